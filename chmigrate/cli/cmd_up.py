@@ -1,0 +1,70 @@
+"""`chmigrate up`: apply pending migrations."""
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from chmigrate import api
+from chmigrate.cli.app import app
+from chmigrate.cli.common import Context, command
+from chmigrate.cli.output import Terminal
+from chmigrate.cli.render import target_heading, up_document
+from chmigrate.errors import EXIT_OK
+from chmigrate.migrations.discovery import Migration, Statement
+from chmigrate.migrations.rerun import normalized
+
+
+class TerminalReporter:
+    """One progress line per statement (stderr when stdout is a machine document)."""
+
+    def __init__(self, term: Terminal) -> None:
+        self.term = term
+
+    def migration_started(self, migration: Migration, start: int) -> None:
+        resumed = f" (resuming at statement {start})" if start > 1 else ""
+        self.term.line(f"applying {migration.filename}{resumed}")
+
+    def statement_started(self, migration: Migration, statement: Statement) -> None:
+        pass
+
+    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None:
+        first = normalized(statement.sql)[:70]
+        self.term.line(f"  [{statement.index}/{len(migration.up)}] {first}  ({seconds * 1000:.0f} ms)")
+
+    def migration_done(self, migration: Migration, seconds: float) -> None:
+        self.term.line(f"  applied {migration.version} in {seconds * 1000:.0f} ms")
+
+
+@command(app, "up", machine_format=True)
+def up(
+    ctx: Context,
+    to: Annotated[Optional[str], typer.Option("--to", help="stop after this version")] = None,  # noqa: UP045
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be applied; change nothing")]
+    = False,
+    allow_changed: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--allow-changed", help="accept the edited file of this applied VERSION (recorded)")] = None,
+    retry: Annotated[bool, typer.Option("--retry", help="rerun a failed statement unchanged")] = False,
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> int:
+    """Apply pending migrations (ClickHouse, then Postgres)."""
+    t0 = time.perf_counter()
+    reporter = TerminalReporter(ctx.term)
+    result = api.up(ctx.settings, to=to, dry_run=dry_run, allow_changed=allow_changed or (), retry=retry,
+                    reporter=reporter)
+    if format == "json":
+        ctx.term.document(up_document(result))
+        return EXIT_OK
+    for t in result.targets:
+        heading = target_heading(t.engine, t.target, t.embedded)
+        if t.dry_run:
+            ctx.term.line(f"{heading}: dry run")
+            for note in t.notes or ("nothing to apply",):
+                ctx.term.line(f"  {note}")
+        elif t.applied:
+            n = sum(a.statements for a in t.applied)
+            ctx.term.line(f"{heading}: applied {len(t.applied)} migration(s), {n} statement(s)")
+        else:
+            ctx.term.line(f"{heading}: up to date, nothing to apply")
+    ctx.term.info(f"done in {time.perf_counter() - t0:.2f} s")
+    return EXIT_OK

@@ -1,0 +1,75 @@
+"""The only module that knows Rich. Commands render through `Terminal`.
+
+On a TTY: Rich tables and progress lines. Piped: plain lines. Machine formats
+(`--format json`): exactly one document on stdout; everything else on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+
+class Terminal:
+    def __init__(self, *, machine: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None):
+        self.out = stdout or sys.stdout
+        self.err = stderr or sys.stderr
+        self.machine = machine
+        self.rich = (not machine) and self.out.isatty()
+        self._console: Any = None
+
+    # -- plain text --------------------------------------------------------------------
+    def line(self, text: str = "") -> None:
+        """A line of human output: stdout normally, stderr when stdout carries a machine document."""
+        stream = self.err if self.machine else self.out
+        if self.rich:
+            self.console.print(text, highlight=False, markup=False)
+        else:
+            print(text, file=stream, flush=True)
+
+    def info(self, text: str) -> None:
+        """Progress and context: always stderr, so stdout stays clean for results."""
+        print(text, file=self.err, flush=True)
+
+    def error(self, text: str, hint: str | None = None) -> None:
+        print(f"error: {text}", file=self.err, flush=True)
+        if hint:
+            print(f"hint: {hint}", file=self.err, flush=True)
+
+    def document(self, data: Any) -> None:
+        json.dump(data, self.out, indent=2, sort_keys=False, default=str)
+        self.out.write("\n")
+        self.out.flush()
+
+    def raw(self, text: str) -> None:
+        self.out.write(text if text.endswith("\n") or not text else text + "\n")
+        self.out.flush()
+
+    # -- tables ------------------------------------------------------------------------
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.out, highlight=False)
+        return self._console
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
+              styles: Sequence[str | None] | None = None) -> None:
+        if self.rich:
+            from rich.table import Table
+
+            t = Table(title=title, title_justify="left")
+            for c in columns:
+                t.add_column(c)
+            for i, r in enumerate(rows):
+                t.add_row(*r, style=(styles[i] if styles else None))
+            self.console.print(t)
+            return
+        self.line(title)
+        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+        self.line("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+        for r in rows:
+            self.line("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())

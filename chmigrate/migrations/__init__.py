@@ -1,0 +1,1 @@
+"""Versioned migration files: naming, splitting, discovery, ledger, planning, execution."""

@@ -1,0 +1,110 @@
+"""Run planned steps against ClickHouse, recording each step in the ledger.
+
+Request budget on the happy path: one `started` row, the statements, one
+`applied` row. Around every statement whose repetition is not harmless (see
+`rerun`), a `progress` row is written before and after it, so that after a
+crash the next run knows whether that statement was sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from chmigrate.errors import ConnectionFailed, DatabaseError, StatementFailed
+from chmigrate.migrations.discovery import Migration, Statement
+from chmigrate.migrations.ledger import Ledger, cumulative_hash
+from chmigrate.migrations.planner import Step
+from chmigrate.migrations.rerun import is_rerunnable
+from chmigrate.results import AppliedMigration
+from chmigrate.targets.clickhouse import ClickHouse
+
+
+class Reporter(Protocol):
+    """Progress callbacks; the CLI renders them, the library never prints."""
+
+    def migration_started(self, migration: Migration, start: int) -> None: ...
+
+    def statement_started(self, migration: Migration, statement: Statement) -> None: ...
+
+    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None: ...
+
+    def migration_done(self, migration: Migration, seconds: float) -> None: ...
+
+
+class NullReporter:
+    def migration_started(self, migration: Migration, start: int) -> None:
+        pass
+
+    def statement_started(self, migration: Migration, statement: Statement) -> None:
+        pass
+
+    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None:
+        pass
+
+    def migration_done(self, migration: Migration, seconds: float) -> None:
+        pass
+
+
+def apply_steps(
+    ch: ClickHouse, ledger: Ledger, steps: Sequence[Step], reporter: Reporter | None = None,
+    secrets: Sequence[str | None] = (),
+) -> list[AppliedMigration]:
+    reporter = reporter or NullReporter()
+    done: list[AppliedMigration] = []
+    for step in steps:
+        done.append(apply_step(ch, ledger, step, reporter, secrets))
+    return done
+
+
+def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter,
+               secrets: Sequence[str | None] = ()) -> AppliedMigration:
+    m = step.migration
+    n = len(m.up)
+    began = time.time()
+    completed = step.start - 1
+    h = cumulative_hash(s.raw for s in m.up[:completed])
+    common = {"version": m.version, "name": m.name, "checksum": m.checksum, "statement_count": n}
+    ledger.record(event="started", statement_index=completed, cumulative_hash=h, started_at=began, **common)
+    reporter.migration_started(m, step.start)
+    recorded = completed  # the last statement count the ledger knows to be done
+    for stmt in m.up[completed:]:
+        harmless = is_rerunnable(stmt.sql)
+        if not harmless and recorded != completed:
+            # Mark the point before a statement whose repetition would do harm.
+            ledger.record(event="progress", statement_index=completed, cumulative_hash=h, started_at=began,
+                          **common)
+            recorded = completed
+        reporter.statement_started(m, stmt)
+        t0 = time.perf_counter()
+        try:
+            ch.execute(stmt.sql)
+        except DatabaseError as exc:
+            unknown = isinstance(exc, ConnectionFailed) or exc.code is None
+            error = exc.message
+            try:
+                ledger.record(event="failed_unknown" if unknown else "failed", statement_index=completed,
+                              cumulative_hash=h, failed_statement=stmt.index, error=error, started_at=began,
+                              duration_ms=int((time.time() - began) * 1000), **common)
+            except DatabaseError:
+                pass  # the ledger still shows the run as started: the next run treats it as interrupted
+            hint = None
+            if unknown:
+                hint = "the statement's outcome is unknown; check the database, then run `chmigrate up` again"
+            raise StatementFailed(str(m.path), stmt.index, stmt.line, error, code=exc.code,
+                                  hint=hint or exc.hint) from None
+        reporter.statement_done(m, stmt, time.perf_counter() - t0)
+        completed = stmt.index
+        h = cumulative_hash([stmt.raw], start=h)
+        if not harmless and completed < n:
+            ledger.record(event="progress", statement_index=completed, cumulative_hash=h, started_at=began,
+                          **common)
+            recorded = completed
+    seconds = time.time() - began
+    ledger.record(event="applied", statement_index=n, cumulative_hash=h, started_at=began,
+                  duration_ms=int(seconds * 1000), **common)
+    reporter.migration_done(m, seconds)
+    return AppliedMigration(version=m.version, name=m.name, statements=n - step.start + 1,
+                            duration_ms=int(seconds * 1000),
+                            resumed_from=step.start if step.start > 1 else None)

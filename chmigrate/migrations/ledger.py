@@ -1,0 +1,250 @@
+"""The ClickHouse ledger: an append-only table that records every step of every run.
+
+Rows are never updated or deleted; the state of each version is derived by
+folding its events in order (server time, then the run's sequence number), as
+golang-migrate's ClickHouse driver does ("latest row wins"), but with
+per-statement progress so that a half-applied file can be resumed exactly.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chmigrate import __version__
+from chmigrate.errors import DatabaseError
+from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
+
+DEFAULT_TABLE = "chmigrate_ledger"
+
+Event = Literal[
+    "started",  # a run began applying statements of this version (statement_index = statements already done)
+    "progress",  # statement_index statements are done (cumulative_hash covers them)
+    "applied",  # all statements done: the version is applied
+    "failed",  # statement failed_statement failed with a server error; statements before it are done
+    "failed_unknown",  # statement failed_statement was sent but its outcome is unknown (connection lost)
+    "resolved_applied",  # a person marked a dirty version applied
+    "resolved_rolled_back",  # a person marked a dirty version as not applied
+    "accepted_change",  # a person accepted an edited, already applied file (new checksum)
+    "baselined",  # recorded as applied because the live schema already matched
+    "down_started",
+    "down_progress",
+    "rolled_back",  # the down part completed: the version is no longer applied
+    "down_failed",
+]
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("version", "String"),
+    ("name", "String"),
+    ("checksum", "String"),
+    ("event", "LowCardinality(String)"),
+    ("statement_index", "UInt32"),
+    ("statement_count", "UInt32"),
+    ("cumulative_hash", "String"),
+    ("failed_statement", "UInt32"),
+    ("error", "String"),
+    ("started_at", "DateTime64(3, 'UTC')"),
+    ("duration_ms", "UInt64"),
+    ("run_id", "String"),
+    ("seq", "UInt32"),
+    ("host", "String"),
+    ("os_user", "String"),
+    ("db_user", "String"),
+    ("chmigrate_version", "String"),
+)
+_NAMES = tuple(n for n, _ in COLUMNS)
+
+EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+
+
+def cumulative_hash(statements: Iterable[str], start: str = EMPTY_HASH) -> str:
+    """h_0 = sha256(''); h_i = sha256(h_{i-1} + sha256(statement_i))."""
+    h = start
+    for sql in statements:
+        h = hashlib.sha256((h + hashlib.sha256(sql.encode()).hexdigest()).encode()).hexdigest()
+    return h
+
+
+@dataclass(frozen=True)
+class Record:
+    version: str
+    name: str
+    checksum: str
+    event: str
+    statement_index: int
+    statement_count: int
+    cumulative_hash: str
+    failed_statement: int
+    error: str
+    recorded_at: str
+    run_id: str
+    seq: int
+    host: str = ""
+    os_user: str = ""
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What the ledger says of one version after folding its events."""
+
+    version: str
+    name: str
+    checksum: str
+    applied: bool
+    # in_flight: a run started (or a down run) and never recorded its end: crashed, failed or still running
+    in_flight: Literal["up", "down"] | None
+    done: int  # statements completed (of the part in flight, or of up when applied)
+    cumulative_hash: str
+    statement_count: int
+    failed_statement: int  # 0 when the last attempt did not record a failure
+    error: str
+    outcome_unknown: bool  # the failed statement may or may not have taken effect
+    last_event: str
+    recorded_at: str
+    run_id: str
+    history: tuple[Record, ...] = field(default=(), repr=False)
+
+
+def fold(records: Sequence[Record]) -> dict[str, VersionState]:
+    """Derive each version's state from its records (already in order)."""
+    states: dict[str, VersionState] = {}
+    for r in records:
+        prev = states.get(r.version)
+        applied = prev.applied if prev else False
+        in_flight: Literal["up", "down"] | None = prev.in_flight if prev else None
+        checksum = prev.checksum if prev else r.checksum
+        failed = 0
+        error = ""
+        unknown = False
+        if r.event in ("started", "progress"):
+            in_flight = "up"
+            checksum = r.checksum
+        elif r.event in ("applied", "resolved_applied", "baselined", "accepted_change"):
+            applied, in_flight, checksum = True, None, r.checksum
+        elif r.event in ("failed", "failed_unknown"):
+            in_flight, failed, error = "up", r.failed_statement, r.error
+            unknown = r.event == "failed_unknown"
+            checksum = r.checksum
+        elif r.event in ("down_started", "down_progress"):
+            in_flight = "down"
+        elif r.event == "down_failed":
+            in_flight, failed, error = "down", r.failed_statement, r.error
+        elif r.event in ("rolled_back", "resolved_rolled_back"):
+            applied, in_flight = False, None
+        states[r.version] = VersionState(
+            version=r.version, name=r.name, checksum=checksum, applied=applied, in_flight=in_flight,
+            done=r.statement_index, cumulative_hash=r.cumulative_hash, statement_count=r.statement_count,
+            failed_statement=failed, error=error, outcome_unknown=unknown, last_event=r.event, recorded_at=r.recorded_at,
+            run_id=r.run_id, history=(prev.history if prev else ()) + (r,),
+        )
+    return states
+
+
+class Ledger:
+    """Reads and appends ledger rows in `database.table` on a ClickHouse target."""
+
+    def __init__(self, ch: ClickHouse, database: str, table: str = DEFAULT_TABLE, db_user: str = "") -> None:
+        self.ch = ch
+        self.database = database
+        self.table = table
+        self.qualified = f"{quote_ident(database)}.{quote_ident(table)}"
+        self.run_id = str(uuid.uuid4())
+        self._seq = 0
+        self._host = socket.gethostname()
+        self._os_user = _os_user()
+        self._db_user = db_user
+
+    # -- schema -----------------------------------------------------------------------
+    def exists(self) -> bool:
+        rows = self.ch.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            {"db": self.database, "t": self.table},
+        )
+        return bool(rows and rows[0][0])
+
+    def ensure(self) -> None:
+        """Create the target database and the ledger table when missing."""
+        self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
+        cols = ",\n  ".join(f"{quote_ident(n)} {t}" for n, t in COLUMNS)
+        self.ch.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols},\n"
+            "  `recorded_at` DateTime64(6, 'UTC') DEFAULT now64(6, 'UTC')\n)"
+            " ENGINE = MergeTree ORDER BY (version, recorded_at, run_id, seq)"
+            " COMMENT 'chmigrate ledger: append-only history of migration runs'"
+        )
+
+    # -- reading ------------------------------------------------------------------------
+    def records(self) -> list[Record]:
+        if not self.exists():
+            return []
+        rows = self.ch.query(
+            "SELECT version, name, checksum, event, statement_index, statement_count, cumulative_hash,"
+            " failed_statement, error, toString(recorded_at), run_id, seq, host, os_user"
+            f" FROM {self.qualified} ORDER BY recorded_at, run_id, seq"
+        )
+        return [
+            Record(version=str(r[0]), name=str(r[1]), checksum=str(r[2]), event=str(r[3]),
+                   statement_index=int(r[4]), statement_count=int(r[5]), cumulative_hash=str(r[6]),
+                   failed_statement=int(r[7]), error=str(r[8]), recorded_at=str(r[9]), run_id=str(r[10]),
+                   seq=int(r[11]), host=str(r[12]), os_user=str(r[13]))
+            for r in rows
+        ]
+
+    def states(self) -> dict[str, VersionState]:
+        return fold(self.records())
+
+    # -- writing ------------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        version: str,
+        name: str,
+        checksum: str,
+        event: Event,
+        statement_index: int,
+        statement_count: int,
+        cumulative_hash: str,
+        failed_statement: int = 0,
+        error: str = "",
+        started_at: float = 0.0,
+        duration_ms: int = 0,
+    ) -> None:
+        """Append one row (one request). The server stamps recorded_at."""
+        self._seq += 1
+        values = {
+            "version": version, "name": name, "checksum": checksum, "event": event,
+            "statement_index": statement_index, "statement_count": statement_count,
+            "cumulative_hash": cumulative_hash, "failed_statement": failed_statement,
+            "error": error[:4000], "started_at": started_at, "duration_ms": duration_ms,
+            "run_id": self.run_id, "seq": self._seq, "host": self._host, "os_user": self._os_user,
+            "db_user": self._db_user, "chmigrate_version": __version__,
+        }
+        exprs = []
+        for col, typ in COLUMNS:
+            v = values[col]
+            if col == "started_at":
+                exprs.append(f"fromUnixTimestamp64Milli(toInt64({int(float(v) * 1000)}), 'UTC')")
+            elif isinstance(v, int):
+                exprs.append(str(int(v)))
+            else:
+                exprs.append(quote_string(str(v)))
+        sql = (f"INSERT INTO {self.qualified} ({', '.join(quote_ident(n) for n in _NAMES)})"
+               f" SELECT {', '.join(exprs)}")
+        try:
+            self.ch.execute(sql, settings={"async_insert": 0})
+        except DatabaseError as exc:
+            raise DatabaseError(f"could not write the ledger {self.database}.{self.table}: {exc.message}",
+                                code=exc.code) from None
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid()) if hasattr(os, "getuid") else ""

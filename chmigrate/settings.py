@@ -1,0 +1,199 @@
+"""Settings, loaded once with a clear precedence:
+command-line flag > CHMIGRATE_* environment > chmigrate.toml or [tool.chmigrate] in pyproject.toml > default.
+
+Errors name the setting (and its source). Passwords never come from the config
+file itself (only a password *file* path may be named there).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chmigrate.errors import ConfigError
+
+ENGINES = ("clickhouse", "postgres")
+
+
+@dataclass(frozen=True)
+class Settings:
+    clickhouse_url: str | None = None
+    clickhouse_password: str | None = field(default=None, repr=False)
+    clickhouse_user: str | None = None
+    database: str | None = None  # None: the URL's database, else "default"
+    ledger_table: str = "chmigrate_ledger"
+    migrations_dir: Path = Path("clickhouse")
+    local_dir: Path = Path(".chmigrate")
+    postgres_url: str | None = None
+    postgres_password: str | None = field(default=None, repr=False)
+    postgres_dir: Path = Path("postgres")
+    only: tuple[str, ...] = ENGINES
+    lock_timeout: float = 60.0
+    connect_timeout: float = 10.0
+    query_timeout: float = 300.0
+    tls_verify: bool = True
+    tls_ca_cert: str | None = None
+    tls_client_cert: str | None = None
+    tls_client_key: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.clickhouse_password, self.postgres_password) if s)
+
+    def wants(self, engine: str) -> bool:
+        return engine in self.only
+
+
+# name -> (environment variable, kind)
+_ENV: dict[str, tuple[str, str]] = {
+    "clickhouse_url": ("CHMIGRATE_CLICKHOUSE_URL", "str"),
+    "clickhouse_user": ("CHMIGRATE_CLICKHOUSE_USER", "str"),
+    "database": ("CHMIGRATE_DATABASE", "str"),
+    "ledger_table": ("CHMIGRATE_LEDGER_TABLE", "str"),
+    "migrations_dir": ("CHMIGRATE_MIGRATIONS_DIR", "path"),
+    "local_dir": ("CHMIGRATE_LOCAL_DIR", "path"),
+    "postgres_url": ("CHMIGRATE_POSTGRES_URL", "str"),
+    "postgres_dir": ("CHMIGRATE_POSTGRES_DIR", "path"),
+    "only": ("CHMIGRATE_ONLY", "only"),
+    "lock_timeout": ("CHMIGRATE_LOCK_TIMEOUT", "float"),
+    "connect_timeout": ("CHMIGRATE_CONNECT_TIMEOUT", "float"),
+    "query_timeout": ("CHMIGRATE_QUERY_TIMEOUT", "float"),
+    "tls_verify": ("CHMIGRATE_TLS_VERIFY", "bool"),
+    "tls_ca_cert": ("CHMIGRATE_TLS_CA_CERT", "str"),
+    "tls_client_cert": ("CHMIGRATE_TLS_CLIENT_CERT", "str"),
+    "tls_client_key": ("CHMIGRATE_TLS_CLIENT_KEY", "str"),
+    "clickhouse_password_file": ("CHMIGRATE_CLICKHOUSE_PASSWORD_FILE", "path"),
+    "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
+}
+_FILE_ONLY = {"variables"}
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build Settings from flags (None values ignored), the environment and the config file."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    file_values, config_file = _read_config(cwd, flags.get("config"))
+
+    values: dict[str, Any] = {}
+    for name, (var, kind) in _ENV.items():
+        if name in flags:
+            values[name] = _coerce(name, flags[name], kind, f"--{name.replace('_', '-')}")
+        elif var in env and env[var] != "":
+            values[name] = _coerce(name, env[var], kind, var)
+        elif name in file_values:
+            values[name] = _coerce(name, file_values[name], kind, f"{config_file}: {name}")
+    unknown = set(file_values) - set(_ENV) - _FILE_ONLY
+    if unknown:
+        raise ConfigError(f"{config_file}: {sorted(unknown)[0]}", "unknown setting",
+                          hint="known settings: " + ", ".join(sorted(set(_ENV) | _FILE_ONLY)))
+
+    ch_pw = _password(values.pop("clickhouse_password_file", None), "clickhouse_password_file",
+                      env.get("CLICKHOUSE_PASSWORD"))
+    pg_pw = _password(values.pop("postgres_password_file", None), "postgres_password_file",
+                      env.get("PGPASSWORD"))
+
+    variables: dict[str, str] = {}
+    file_vars = file_values.get("variables", {})
+    if not isinstance(file_vars, dict):
+        raise ConfigError(f"{config_file}: variables", "must be a table of NAME = \"value\"")
+    variables.update({str(k): str(v) for k, v in file_vars.items()})
+    prefix = "CHMIGRATE_VAR_"
+    variables.update({k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)})
+    for item in flags.get("var", ()) or ():
+        if "=" not in item:
+            raise ConfigError("--var", f"{item!r} is not NAME=VALUE")
+        k, v = item.split("=", 1)
+        variables[k.strip()] = v
+
+    for name in ("migrations_dir", "local_dir", "postgres_dir"):
+        if name in values and not Path(values[name]).is_absolute():
+            values[name] = cwd / values[name]
+    defaults = Settings()
+    for name in ("migrations_dir", "local_dir", "postgres_dir"):
+        values.setdefault(name, cwd / getattr(defaults, name))
+    ledger = values.get("ledger_table", defaults.ledger_table)
+    if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
+        raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
+    return Settings(**values, clickhouse_password=ch_pw, postgres_password=pg_pw, variables=variables,
+                    config_file=config_file)
+
+
+def _password(path: Any, setting: str, fallback: str | None) -> str | None:
+    if path is not None:
+        p = Path(path)
+        try:
+            return p.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(setting, f"cannot read {p}: {exc.strerror or exc}") from None
+    return fallback if fallback else None
+
+
+def _coerce(name: str, value: Any, kind: str, source: str) -> Any:
+    try:
+        if kind == "str":
+            return str(value)
+        if kind == "path":
+            return Path(os.path.expanduser(str(value)))
+        if kind == "float":
+            f = float(value)
+            if f < 0:
+                raise ValueError("must not be negative")
+            return f
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            v = str(value).strip().lower()
+            if v in ("1", "true", "yes", "on"):
+                return True
+            if v in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if kind == "only":
+            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            out = tuple(str(i).strip().lower() for i in items if str(i).strip())
+            bad = [i for i in out if i not in ENGINES]
+            if bad or not out:
+                raise ValueError(f"expected clickhouse or postgres, got {value!r}")
+            return out
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(source, f"invalid value {value!r} ({exc})") from None
+    raise AssertionError(kind)
+
+
+def _read_config(cwd: Path, explicit: Any) -> tuple[dict[str, Any], Path | None]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    candidates: list[tuple[Path, bool]] = []
+    if explicit is not None:
+        candidates.append((Path(explicit), True))
+    else:
+        candidates += [(cwd / "chmigrate.toml", False), (cwd / "pyproject.toml", False)]
+    for path, required in candidates:
+        if not path.exists():
+            if required:
+                raise ConfigError("--config", f"{path} does not exist")
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(str(path), f"cannot parse: {exc}") from None
+        if path.name == "pyproject.toml" and not explicit:
+            section = data.get("tool", {}).get("chmigrate")
+            if section is None:
+                continue
+            return dict(section), path
+        return dict(data.get("tool", {}).get("chmigrate", data)), path
+    return {}, None

@@ -1,0 +1,1 @@
+"""Database targets: one implementation per engine family."""

@@ -1,0 +1,265 @@
+"""The ClickHouse seam: one implementation over clickhouse-connect, two connections.
+
+A server is reached over HTTP(S); the embedded default is clickhouse-connect's
+in-process chDB backend on a local directory. Everything above this module sees
+the same `ClickHouse` object either way. Configuration arrives through
+`ClickHouseConfig`; this module never reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from chmigrate.errors import ConfigError, ConnectionFailed, DatabaseError
+from chmigrate.masking import mask_url, redact
+
+_CODE = re.compile(r"Code: (\d+)\. (?:DB::Exception: )?(.*?)(?: \(([A-Z_0-9]+)\))?(?: \(version [^)]*\))?\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class ClickHouseConfig:
+    """Where and how to reach ClickHouse. `url=None` means the embedded engine in `local_dir`."""
+
+    url: str | None = None
+    local_dir: Path = Path(".chmigrate/clickhouse")
+    database: str | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    connect_timeout: float = 10.0
+    query_timeout: float = 300.0
+    verify_tls: bool = True
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_cert_key: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    secure: bool
+    host: str
+    port: int
+    user: str
+    password: str | None = field(repr=False)
+    database: str | None
+    options: Mapping[str, str]
+
+
+def parse_url(url: str, setting: str = "clickhouse_url") -> ServerAddress:
+    """Parse an http(s):// ClickHouse URL; reject native-protocol URLs with a hint."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(setting, f"not a valid URL: {mask_url(url)} ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme in ("clickhouse", "tcp", "native", "clickhouses"):
+        raise ConfigError(
+            setting,
+            f"{mask_url(url)} uses the native protocol, which chmigrate does not speak",
+            hint="use the HTTP interface: http://HOST:8123 (or https://HOST:8443), "
+            "e.g. after `kubectl port-forward svc/backend-clickhouse 8123:8123 -n backend`",
+        )
+    if scheme not in ("http", "https"):
+        raise ConfigError(setting, f"{mask_url(url)}: the scheme must be http:// or https://")
+    if not parts.hostname:
+        raise ConfigError(setting, f"{mask_url(url)}: no host name")
+    secure = scheme == "https"
+    database = unquote(parts.path.strip("/")) or None
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return ServerAddress(
+        secure=secure,
+        host=parts.hostname,
+        port=port or (8443 if secure else 8123),
+        user=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password is not None else None,
+        database=database,
+        options=options,
+    )
+
+
+def server_error(exc: BaseException, secrets: Sequence[str | None] = ()) -> DatabaseError:
+    """Turn a clickhouse-connect exception into chmigrate's DatabaseError (one line, no secrets)."""
+    from clickhouse_connect.driver import exceptions as cc
+
+    text = redact(str(exc), secrets)
+    code = getattr(exc, "code", None)
+    match = _CODE.search(text)
+    if match:
+        code = code or int(match.group(1))
+        detail = match.group(2).strip().splitlines()[0] if match.group(2).strip() else text
+        name = match.group(3)
+        message = f"Code {code}" + (f" ({name})" if name else "") + f": {detail}"
+    else:
+        message = " ".join(text.split())
+    if isinstance(exc, cc.OperationalError) and not match:
+        return ConnectionFailed(_connection_message(text), code=code)
+    if code == 516:
+        return ConnectionFailed(f"authentication failed: {message}", code=code,
+                                hint="check the user and password (CLICKHOUSE_PASSWORD or --password-file)")
+    return DatabaseError(message, code=code)
+
+
+def _connection_message(text: str) -> str:
+    lowered = text.lower()
+    for needle, what in (
+        ("connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("certificate verify failed", "TLS certificate verification failed"),
+        ("ssl", "TLS handshake failed"),
+        ("remotedisconnected", "the server closed the connection"),
+        ("connection reset", "connection reset by the server"),
+    ):
+        if needle in lowered:
+            return what
+    return " ".join(text.split())[:300]
+
+
+class ClickHouse:
+    """A ClickHouse target: run statements and queries, insert rows.
+
+    Built by `connect()`; tests and tools may wrap an existing clickhouse-connect client.
+    """
+
+    def __init__(self, client: Any, *, label: str, embedded: bool, secrets: Sequence[str | None] = ()) -> None:
+        self._client = client
+        self.label = label
+        self.embedded = embedded
+        self._secrets = tuple(secrets)
+        self.requests = 0
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def connect(cls, config: ClickHouseConfig) -> ClickHouse:
+        import clickhouse_connect
+
+        if config.url is None:
+            path = Path(config.local_dir).resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            try:
+                client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            except Exception as exc:  # chDB refuses a directory another process holds
+                raise DatabaseError(
+                    f"cannot open the embedded ClickHouse engine at {path}: {' '.join(str(exc).split())[:300]}",
+                    hint="only one process at a time can open a chDB directory; is another chmigrate running?",
+                ) from None
+            return cls(client, label=f"embedded chDB engine at {path}", embedded=True)
+
+        addr = parse_url(config.url)
+        password = config.password if config.password is not None else addr.password
+        user = config.user or addr.user
+        label = mask_url(config.url)
+        kwargs: dict[str, Any] = {
+            "host": addr.host,
+            "port": addr.port,
+            "username": user,
+            "password": password or "",
+            "secure": addr.secure,
+            "connect_timeout": config.connect_timeout,
+            "send_receive_timeout": config.query_timeout,
+            "verify": config.verify_tls,
+            "autogenerate_session_id": False,
+            "query_retries": 0,
+        }
+        if config.ca_cert:
+            kwargs["ca_cert"] = config.ca_cert
+        if config.client_cert:
+            kwargs["client_cert"] = config.client_cert
+        if config.client_cert_key:
+            kwargs["client_cert_key"] = config.client_cert_key
+        secrets = (password,)
+        try:
+            client = clickhouse_connect.get_client(**kwargs)
+        except Exception as exc:
+            err = server_error(exc, secrets)
+            raise type(err)(f"cannot connect to ClickHouse at {label}: {err.message}", code=err.code,
+                            hint=err.hint) from None
+        return cls(client, label=label, embedded=False, secrets=secrets)
+
+    # -- operations -----------------------------------------------------------------
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            from clickhouse_connect.driver import exceptions as cc
+
+            if isinstance(exc, cc.ClickHouseError):
+                raise server_error(exc, self._secrets) from None
+            raise
+
+    def execute(self, sql: str, *, settings: Mapping[str, Any] | None = None,
+                parameters: Mapping[str, Any] | None = None) -> None:
+        """Run one statement whose result is not needed (DDL, INSERT ... SELECT)."""
+        self.requests += 1
+        with self._translated():
+            self._client.command(sql, parameters=dict(parameters) if parameters else None,
+                                 settings=dict(settings) if settings else None)
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None,
+              settings: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a SELECT and return its rows as tuples."""
+        return self.query_with_names(sql, parameters, settings)[1]
+
+    def query_with_names(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                         settings: Mapping[str, Any] | None = None,
+                         ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        self.requests += 1
+        with self._translated():
+            result = self._client.query(sql, parameters=dict(parameters) if parameters else None,
+                                        settings=dict(settings) if settings else None)
+            return tuple(result.column_names), [tuple(r) for r in result.result_rows]
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+               database: str | None = None, settings: Mapping[str, Any] | None = None) -> None:
+        self.requests += 1
+        with self._translated():
+            self._client.insert(table, [list(r) for r in rows], column_names=list(columns), database=database,
+                                settings=dict(settings) if settings else None)
+
+    @property
+    def server_version(self) -> str:
+        return str(self._client.server_version)
+
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", self.server_version)[:3])
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing must never mask the real outcome
+            pass
+
+    def __enter__(self) -> ClickHouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for ClickHouse with backticks, escaping backslashes and backticks."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def quote_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def use_database(ch: ClickHouse, database: str) -> None:
+    """Make `database` the current database of every later statement on this connection."""
+    ch._client.database = database
