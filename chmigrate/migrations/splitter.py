@@ -107,9 +107,15 @@ def scan(text: str) -> list[tuple[int, int, str]]:
             j = n if j < 0 else j
             out.append((i, j, "comment"))
             i = j
+        elif c.isalnum() or c == "_":
+            # A word (identifier or number); identifiers may contain `$` after their first character.
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] in "_$"):
+                j += 1
+            i = j
         elif c == "$":
             m = _HEREDOC.match(text, i)
-            if m and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            if m:
                 close = text.find(m.group(0), m.end())
                 if close < 0:
                     raise SplitError("unterminated heredoc " + m.group(0), _line_of(text, i))

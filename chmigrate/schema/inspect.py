@@ -1,0 +1,166 @@
+"""Read one database's schema from the system tables, in a fixed number of queries.
+
+Four or five SELECTs, whatever the number of tables: capabilities and version,
+`system.tables`, `system.columns`, `system.data_skipping_indices` and, where
+the server has it (24.10 and later), `system.projections`. What no system table
+shows on every version (column TTL and SETTINGS, constraints, an MV's `TO`
+target on 24.8, projections on 24.8) is read from `create_table_query`.
+
+The result is the raw inspection: expressions exactly as the engine printed
+them. `normalize.py` turns two raw schemas into comparable ones.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from chmigrate.schema.createparse import ColumnExtras, parse_create, split_engine
+from chmigrate.schema.objects import Column, Index, Projection, Schema, Table, View
+
+VIEW_ENGINES = {"View": "view", "MaterializedView": "materialized_view", "LiveView": "view",
+                "WindowView": "view", "Dictionary": "dictionary"}
+
+
+class QueryRunner(Protocol):
+    """What inspect needs from a target: `chmigrate.targets.clickhouse.ClickHouse` fits."""
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None,
+              settings: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_CAPABILITIES = """
+SELECT 'version', version()
+UNION ALL
+SELECT concat(table, '.', name), '' FROM system.columns
+WHERE database = 'system' AND ((table = 'tables' AND name IN ('target_database', 'target_table'))
+                               OR (table = 'projections' AND name = 'query'))
+"""
+
+
+def _tables_sql(database: str, targets: bool) -> str:
+    extra = ", target_database, target_table" if targets else ", '', ''"
+    return (
+        "SELECT name, engine, engine_full, partition_key, sorting_key, primary_key, sampling_key, comment, "
+        f"as_select, create_table_query{extra} FROM system.tables "
+        f"WHERE database = {sql_string(database)} AND NOT is_temporary ORDER BY name"
+    )
+
+
+def _columns_sql(database: str) -> str:
+    return (
+        "SELECT table, name, type, default_kind, default_expression, compression_codec, comment "
+        f"FROM system.columns WHERE database = {sql_string(database)} ORDER BY table, position"
+    )
+
+
+def _indices_sql(database: str) -> str:
+    return (
+        "SELECT table, name, expr, type_full, toUInt64(granularity) FROM system.data_skipping_indices "
+        f"WHERE database = {sql_string(database)}"
+    )
+
+
+def _projections_sql(database: str) -> str:
+    return f"SELECT table, name, query FROM system.projections WHERE database = {sql_string(database)}"
+
+
+def is_inner_table(name: str) -> bool:
+    """The storage table of a materialized view without TO (`.inner.mv` / `.inner_id.<uuid>`)."""
+    return name.startswith(".inner.") or name.startswith(".inner_id.")
+
+
+def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozenset()) -> Schema:
+    """Read `database` into a raw `Schema`; tables and views named in `exclude` are left out."""
+    skip = frozenset(exclude)
+    caps = {str(r[0]): str(r[1]) for r in ch.query(_CAPABILITIES)}
+    has_targets = "tables.target_table" in caps
+    has_projections = "projections.query" in caps
+    table_rows = [r for r in ch.query(_tables_sql(database, has_targets))
+                  if str(r[0]) not in skip and not is_inner_table(str(r[0]))]
+    columns: dict[str, list[Column]] = defaultdict(list)
+    for r in ch.query(_columns_sql(database)):
+        columns[str(r[0])].append(Column(
+            name=str(r[1]), type=str(r[2]), default_kind=str(r[3]), default_expr=str(r[4]),
+            codec=str(r[5]), comment=str(r[6]),
+        ))
+    indices: dict[str, list[Index]] = defaultdict(list)
+    for r in ch.query(_indices_sql(database)):
+        indices[str(r[0])].append(Index(name=str(r[1]), expr=str(r[2]), type=str(r[3]), granularity=int(r[4])))
+    projections: dict[str, list[Projection]] | None = None
+    if has_projections:
+        projections = defaultdict(list)
+        for r in ch.query(_projections_sql(database)):
+            projections[str(r[0])].append(Projection(name=str(r[1]), query=str(r[2])))
+    tables: list[Table] = []
+    views: list[View] = []
+    for row in table_rows:
+        name, engine = str(row[0]), str(row[1])
+        if engine in VIEW_ENGINES:
+            views.append(_view(row, columns.get(name, [])))
+        else:
+            tables.append(_table(row, columns.get(name, []), indices.get(name, []),
+                                 None if projections is None else projections.get(name, [])))
+    return Schema(database=database, tables=tuple(tables), views=tuple(views), engine_version=caps.get("version", ""))
+
+
+def _merge_extras(columns: Sequence[Column], extras: Mapping[str, ColumnExtras]) -> tuple[Column, ...]:
+    out: list[Column] = []
+    for col in columns:
+        extra = extras.get(col.name)
+        if extra is not None:
+            col = Column(col.name, col.type, col.default_kind, col.default_expr, col.codec, extra.ttl,
+                         col.comment, extra.settings)
+        out.append(col)
+    return tuple(out)
+
+
+def _table(row: Sequence[Any], columns: Sequence[Column], indices: Sequence[Index],
+           projections: Sequence[Projection] | None) -> Table:
+    name, engine, engine_full = str(row[0]), str(row[1]), str(row[2])
+    create = parse_create(str(row[9]))
+    parts = split_engine(engine_full or create.engine)
+    return Table(
+        name=name,
+        engine=parts.name or engine,
+        engine_args=parts.args,
+        partition_key=str(row[3]),
+        order_key=str(row[4]),
+        primary_key=str(row[5]),
+        sample_key=str(row[6]),
+        ttl=parts.ttl,
+        settings=parts.settings,
+        comment=str(row[7]),
+        columns=_merge_extras(columns, dict(create.columns)),
+        indices=tuple(indices),
+        projections=tuple(create.projections if projections is None else projections),
+        constraints=create.constraints,
+    )
+
+
+def _view(row: Sequence[Any], columns: Sequence[Column]) -> View:
+    name, engine = str(row[0]), str(row[1])
+    kind = VIEW_ENGINES[engine]
+    create_text = str(row[9])
+    if kind == "dictionary":
+        return View(name=name, kind=kind, query=create_text, comment=str(row[7]))
+    create = parse_create(create_text)
+    target = create.target
+    if target and str(row[11]):  # 24.10+: the engine names the target; 24.8: parsed from the CREATE
+        target = f"{row[10]}.{row[11]}" if str(row[10]) else str(row[11])
+    return View(
+        name=name,
+        kind=kind,
+        query=str(row[8]) or create.query,
+        target=target,
+        inner_engine="" if target or kind != "materialized_view" else create.engine,
+        columns=_merge_extras(columns, dict(create.columns)),
+        comment=str(row[7]) or create.comment,
+        security=create.security,
+        refresh=create.refresh,
+    )
