@@ -1,101 +1,109 @@
 """The public library: one function per command. Each takes Settings and returns a frozen
-result; none prints. The CLI is a thin layer over these."""
+result; none prints. The CLI is a thin layer over these.
+
+ClickHouse runs first, then Postgres. When a Postgres server is named by URL its advisory lock
+is held around both (linearizable); see chmigrate.migrations.lock for the other cases.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from chmigrate.connect import clickhouse_database, open_clickhouse
 from chmigrate.errors import UsageError
 from chmigrate.migrations import filenames
-from chmigrate.migrations.discovery import Migration, discover
-from chmigrate.migrations.executor import Reporter, apply_steps
-from chmigrate.migrations.ledger import Ledger
-from chmigrate.migrations.planner import plan_up, statuses
-from chmigrate.results import (
-    PlannedStatement,
-    PlanResult,
-    StatusResult,
-    TargetPlan,
-    TargetStatus,
-    TargetUpResult,
-    UpResult,
-)
+from chmigrate.migrations.discovery import discover
+from chmigrate.migrations.executor import Reporter
+from chmigrate.operations import clickhouse as ch_ops
+from chmigrate.results import PlanResult, StatusResult, TargetPlan, TargetStatus, TargetUpResult, UpResult
 from chmigrate.settings import Settings
-from chmigrate.targets.clickhouse import ClickHouse, use_database
+
+if TYPE_CHECKING:
+    from chmigrate.targets.postgres import Postgres
 
 
-def load_migrations(settings: Settings) -> tuple[Migration, ...]:
-    return discover(settings.migrations_dir, settings.variables)
+@contextmanager
+def open_postgres(settings: Settings) -> Iterator[Postgres]:
+    from chmigrate.targets.postgres import Postgres, PostgresConfig
+
+    config = PostgresConfig(url=settings.postgres_url, password=settings.postgres_password,
+                            local_dir=settings.local_dir / "postgres", project_dir=settings.postgres_dir,
+                            connect_timeout=settings.connect_timeout, lock_timeout=settings.lock_timeout)
+    with Postgres.connect(config) as pg:
+        yield pg
 
 
-def _ledger(ch: ClickHouse, settings: Settings) -> Ledger:
-    return Ledger(ch, clickhouse_database(settings), settings.ledger_table,
-                  db_user=settings.clickhouse_user or "")
-
-
-def clickhouse_status(settings: Settings) -> TargetStatus:
-    migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        states = _ledger(ch, settings).states()
-        return TargetStatus("clickhouse", ch.label, ch.embedded, tuple(statuses(migrations, states)))
+def _one_engine_for(option: str, settings: Settings) -> None:
+    if len(settings.only) > 1:
+        raise UsageError(f"{option} names a version of one engine: add --only clickhouse or --only postgres")
 
 
 def status(settings: Settings) -> StatusResult:
-    targets = []
+    targets: list[TargetStatus] = []
     if settings.wants("clickhouse"):
-        targets.append(clickhouse_status(settings))
+        targets.append(ch_ops.status(settings))
+    if settings.wants("postgres"):
+        with open_postgres(settings) as pg:
+            targets.append(pg.status())
     return StatusResult(tuple(targets))
 
 
-def clickhouse_plan(settings: Settings, *, to: str | None = None,
-                    allow_changed: Collection[str] = (), retry: bool = False) -> TargetPlan:
-    migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        steps = plan_up(migrations, _ledger(ch, settings).states(), to=to, allow_changed=allow_changed,
-                        retry_failed=retry)
-        rows = tuple(
-            PlannedStatement(s.migration.version, s.migration.name, str(s.migration.path), st.index, st.line,
-                             st.sql)
-            for s in steps for st in s.migration.up[s.start - 1:]
-        )
-        return TargetPlan("clickhouse", ch.label, ch.embedded, rows)
-
-
 def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
-    targets = []
+    if to is not None:
+        _one_engine_for("--to", settings)
+    targets: list[TargetPlan] = []
     if settings.wants("clickhouse"):
-        targets.append(clickhouse_plan(settings, to=to))
+        targets.append(ch_ops.plan(settings, to=to))
+    if settings.wants("postgres"):
+        with open_postgres(settings) as pg:
+            targets.append(pg.plan(to))
     return PlanResult(tuple(targets))
-
-
-def clickhouse_up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
-                  allow_changed: Collection[str] = (), retry: bool = False,
-                  reporter: Reporter | None = None) -> TargetUpResult:
-    migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        ledger = _ledger(ch, settings)
-        steps = plan_up(migrations, ledger.states(), to=to, allow_changed=allow_changed, retry_failed=retry)
-        if dry_run:
-            return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True,
-                                  notes=tuple(f"would apply {s.migration.filename}" for s in steps))
-        if not steps:
-            return TargetUpResult("clickhouse", ch.label, ch.embedded, ())
-        ledger.ensure()
-        use_database(ch, ledger.database)
-        applied = apply_steps(ch, ledger, steps, reporter, settings.secrets)
-        return TargetUpResult("clickhouse", ch.label, ch.embedded, tuple(applied))
 
 
 def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
        allow_changed: Collection[str] = (), retry: bool = False,
        reporter: Reporter | None = None) -> UpResult:
-    targets = []
-    if settings.wants("clickhouse"):
-        targets.append(clickhouse_up(settings, to=to, dry_run=dry_run, allow_changed=allow_changed,
-                                     retry=retry, reporter=reporter))
+    """Apply pending migrations: ClickHouse, then Postgres."""
+    if to is not None:
+        _one_engine_for("--to", settings)
+    targets: list[TargetUpResult] = []
+    with ExitStack() as stack:
+        pg = stack.enter_context(open_postgres(settings)) if settings.wants("postgres") else None
+        covered = pg is not None and not pg.embedded and not dry_run
+        if covered:
+            assert pg is not None
+            stack.enter_context(pg.lock(settings.lock_timeout))
+        if settings.wants("clickhouse"):
+            targets.append(ch_ops.up(settings, to=to, dry_run=dry_run, allow_changed=allow_changed,
+                                     retry=retry, reporter=reporter, lock_covered=covered))
+        if pg is not None:
+            targets.append(pg.up(to=to, dry_run=dry_run))
     return UpResult(tuple(targets))
+
+
+def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None) -> UpResult:
+    """Undo migrations newer than `to` (Postgres: an Alembic revision or 'base'; ClickHouse: a version, 0 for
+    all), newest first."""
+    _one_engine_for("down --to", settings)
+    if settings.wants("clickhouse"):
+        return UpResult((ch_ops.down(settings, to=to, dry_run=dry_run, reporter=reporter),))
+    with open_postgres(settings) as pg:
+        if dry_run:
+            raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
+                             "semantics are not offered")
+        return UpResult((pg.down(to),))
+
+
+def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
+    """Mark a dirty ClickHouse version by hand after a person fixed the database."""
+    return ch_ops.resolve(settings, version, outcome)
+
+
+def unlock(settings: Settings) -> list[str]:
+    """Release a stale ClickHouse lease left by a crashed run."""
+    return ch_ops.unlock(settings)
 
 
 def new(settings: Settings, name: str) -> Path:
@@ -112,8 +120,8 @@ def new(settings: Settings, name: str) -> Path:
     path = directory / filename
     path.write_text(
         f"-- {filename}: describe the change here.\n"
-        "-- Statements end with ';'. Write `CREATE ... IF NOT EXISTS` where you can: such statements are\n"
-        "-- safe to rerun after an interrupted run.\n\n"
+        "-- Statements end with ';'. Prefer `CREATE ... IF NOT EXISTS`: such statements are safe to rerun\n"
+        "-- after an interrupted run.\n\n"
         "\n\n-- chmigrate:down\n-- Statements that undo the above (optional; delete this part if there are none).\n",
         encoding="utf-8",
     )

@@ -21,6 +21,7 @@ def clickhouse_config(settings: Settings) -> ClickHouseConfig:
         ca_cert=settings.tls_ca_cert,
         client_cert=settings.tls_client_cert,
         client_cert_key=settings.tls_client_key,
+        open_timeout=settings.lock_timeout,
     )
 
 

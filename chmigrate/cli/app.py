@@ -13,7 +13,15 @@ app = typer.Typer(
 
 def _register() -> None:
     # Importing a command module registers its command; heavy libraries load only when it runs.
-    from chmigrate.cli import cmd_new, cmd_plan, cmd_status, cmd_up  # noqa: F401
+    from chmigrate.cli import (  # noqa: F401
+        cmd_down,
+        cmd_new,
+        cmd_plan,
+        cmd_resolve,
+        cmd_status,
+        cmd_unlock,
+        cmd_up,
+    )
 
 
 def main() -> None:

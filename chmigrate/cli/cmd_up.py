@@ -46,6 +46,8 @@ def up(
         "--allow-changed", help="accept the edited file of this applied VERSION (recorded)")] = None,
     retry: Annotated[bool, typer.Option("--retry", help="rerun a failed statement unchanged")] = False,
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    lock_timeout: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--lock-timeout", help="seconds to wait for another run's lock [env CHMIGRATE_LOCK_TIMEOUT]")] = None,
 ) -> int:
     """Apply pending migrations (ClickHouse, then Postgres)."""
     t0 = time.perf_counter()
@@ -66,5 +68,7 @@ def up(
             ctx.term.line(f"{heading}: applied {len(t.applied)} migration(s), {n} statement(s)")
         else:
             ctx.term.line(f"{heading}: up to date, nothing to apply")
+        for note in t.notes if not t.dry_run else ():
+            ctx.term.info(f"  {note}")
     ctx.term.info(f"done in {time.perf_counter() - t0:.2f} s")
     return EXIT_OK

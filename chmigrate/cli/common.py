@@ -103,9 +103,9 @@ def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], ter
             "var": common["var"],
             "config": common["config"],
         }
-        for key in ("lock_timeout",):
-            if key in own and own[key] is not None:
-                flags[key] = own[key]
+        if own.get("lock_timeout") is not None:
+            flags["lock_timeout"] = own.pop("lock_timeout")
+        own.pop("lock_timeout", None)
         settings = load(flags)
         return fn(Context(settings, term, debug), **own)
     except ChmigrateError as exc:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from chmigrate.errors import ConnectionFailed, DatabaseError, StatementFailed
 from chmigrate.migrations.discovery import Migration, Statement
-from chmigrate.migrations.ledger import Ledger, cumulative_hash
+from chmigrate.migrations.ledger import Ledger, Subject, cumulative_hash
 from chmigrate.migrations.planner import Step
 from chmigrate.migrations.rerun import is_rerunnable
 from chmigrate.results import AppliedMigration
@@ -47,34 +47,27 @@ class NullReporter:
         pass
 
 
-def apply_steps(
-    ch: ClickHouse, ledger: Ledger, steps: Sequence[Step], reporter: Reporter | None = None,
-    secrets: Sequence[str | None] = (),
-) -> list[AppliedMigration]:
+def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
+                reporter: Reporter | None = None) -> list[AppliedMigration]:
     reporter = reporter or NullReporter()
-    done: list[AppliedMigration] = []
-    for step in steps:
-        done.append(apply_step(ch, ledger, step, reporter, secrets))
-    return done
+    return [apply_step(ch, ledger, step, reporter) for step in steps]
 
 
-def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter,
-               secrets: Sequence[str | None] = ()) -> AppliedMigration:
+def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter) -> AppliedMigration:
     m = step.migration
     n = len(m.up)
     began = time.time()
     completed = step.start - 1
     h = cumulative_hash(s.raw for s in m.up[:completed])
-    common = {"version": m.version, "name": m.name, "checksum": m.checksum, "statement_count": n}
-    ledger.record(event="started", statement_index=completed, cumulative_hash=h, started_at=began, **common)
+    subject = Subject(m.version, m.name, m.checksum, n)
+    ledger.record(subject, event="started", statement_index=completed, cumulative_hash=h, started_at=began)
     reporter.migration_started(m, step.start)
     recorded = completed  # the last statement count the ledger knows to be done
     for stmt in m.up[completed:]:
         harmless = is_rerunnable(stmt.sql)
         if not harmless and recorded != completed:
             # Mark the point before a statement whose repetition would do harm.
-            ledger.record(event="progress", statement_index=completed, cumulative_hash=h, started_at=began,
-                          **common)
+            ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
             recorded = completed
         reporter.statement_started(m, stmt)
         t0 = time.perf_counter()
@@ -84,9 +77,9 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter,
             unknown = isinstance(exc, ConnectionFailed) or exc.code is None
             error = exc.message
             try:
-                ledger.record(event="failed_unknown" if unknown else "failed", statement_index=completed,
+                ledger.record(subject, event="failed_unknown" if unknown else "failed", statement_index=completed,
                               cumulative_hash=h, failed_statement=stmt.index, error=error, started_at=began,
-                              duration_ms=int((time.time() - began) * 1000), **common)
+                              duration_ms=int((time.time() - began) * 1000))
             except DatabaseError:
                 pass  # the ledger still shows the run as started: the next run treats it as interrupted
             hint = None
@@ -98,13 +91,47 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter,
         completed = stmt.index
         h = cumulative_hash([stmt.raw], start=h)
         if not harmless and completed < n:
-            ledger.record(event="progress", statement_index=completed, cumulative_hash=h, started_at=began,
-                          **common)
+            ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
             recorded = completed
     seconds = time.time() - began
-    ledger.record(event="applied", statement_index=n, cumulative_hash=h, started_at=began,
-                  duration_ms=int(seconds * 1000), **common)
+    ledger.record(subject, event="applied", statement_index=n, cumulative_hash=h, started_at=began,
+                  duration_ms=int(seconds * 1000))
     reporter.migration_done(m, seconds)
     return AppliedMigration(version=m.version, name=m.name, statements=n - step.start + 1,
                             duration_ms=int(seconds * 1000),
                             resumed_from=step.start if step.start > 1 else None)
+
+
+def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | None = None) -> AppliedMigration:
+    """Run one version's down part, recording each statement (down runs are rare: no request budget)."""
+    reporter = reporter or NullReporter()
+    statements = m.down or ()
+    n = len(statements)
+    began = time.time()
+    subject = Subject(m.version, m.name, m.checksum, n)
+    h = cumulative_hash(())
+    ledger.record(subject, event="down_started", statement_index=0, cumulative_hash=h, started_at=began)
+    reporter.migration_started(m, 1)
+    for stmt in statements:
+        reporter.statement_started(m, stmt)
+        t0 = time.perf_counter()
+        try:
+            ch.execute(stmt.sql)
+        except DatabaseError as exc:
+            try:
+                ledger.record(subject, event="down_failed", statement_index=stmt.index - 1, cumulative_hash=h,
+                              failed_statement=stmt.index, error=exc.message, started_at=began)
+            except DatabaseError:
+                pass
+            raise StatementFailed(f"{m.path} (down part)", stmt.index, stmt.line, exc.message,
+                                  code=exc.code) from None
+        reporter.statement_done(m, stmt, time.perf_counter() - t0)
+        h = cumulative_hash([stmt.raw], start=h)
+        if stmt.index < n:
+            ledger.record(subject, event="down_progress", statement_index=stmt.index, cumulative_hash=h,
+                          started_at=began)
+    seconds = time.time() - began
+    ledger.record(subject, event="rolled_back", statement_index=n, cumulative_hash=h, started_at=began,
+                  duration_ms=int(seconds * 1000))
+    reporter.migration_done(m, seconds)
+    return AppliedMigration(version=m.version, name=m.name, statements=n, duration_ms=int(seconds * 1000))

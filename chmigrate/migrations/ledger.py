@@ -72,6 +72,16 @@ def cumulative_hash(statements: Iterable[str], start: str = EMPTY_HASH) -> str:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """The version a ledger row is about."""
+
+    version: str
+    name: str
+    checksum: str
+    statement_count: int
+
+
+@dataclass(frozen=True)
 class Record:
     version: str
     name: str
@@ -140,7 +150,8 @@ def fold(records: Sequence[Record]) -> dict[str, VersionState]:
         states[r.version] = VersionState(
             version=r.version, name=r.name, checksum=checksum, applied=applied, in_flight=in_flight,
             done=r.statement_index, cumulative_hash=r.cumulative_hash, statement_count=r.statement_count,
-            failed_statement=failed, error=error, outcome_unknown=unknown, last_event=r.event, recorded_at=r.recorded_at,
+            failed_statement=failed, error=error, outcome_unknown=unknown, last_event=r.event,
+            recorded_at=r.recorded_at,
             run_id=r.run_id, history=(prev.history if prev else ()) + (r,),
         )
     return states
@@ -156,8 +167,8 @@ class Ledger:
         self.qualified = f"{quote_ident(database)}.{quote_ident(table)}"
         self.run_id = str(uuid.uuid4())
         self._seq = 0
-        self._host = socket.gethostname()
-        self._os_user = _os_user()
+        self.host = socket.gethostname()
+        self.os_user = _os_user()
         self._db_user = db_user
 
     # -- schema -----------------------------------------------------------------------
@@ -202,13 +213,10 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------
     def record(
         self,
+        subject: Subject,
         *,
-        version: str,
-        name: str,
-        checksum: str,
         event: Event,
         statement_index: int,
-        statement_count: int,
         cumulative_hash: str,
         failed_statement: int = 0,
         error: str = "",
@@ -217,19 +225,19 @@ class Ledger:
     ) -> None:
         """Append one row (one request). The server stamps recorded_at."""
         self._seq += 1
-        values = {
-            "version": version, "name": name, "checksum": checksum, "event": event,
-            "statement_index": statement_index, "statement_count": statement_count,
+        values: dict[str, str | int | float] = {
+            "version": subject.version, "name": subject.name, "checksum": subject.checksum, "event": event,
+            "statement_index": statement_index, "statement_count": subject.statement_count,
             "cumulative_hash": cumulative_hash, "failed_statement": failed_statement,
             "error": error[:4000], "started_at": started_at, "duration_ms": duration_ms,
-            "run_id": self.run_id, "seq": self._seq, "host": self._host, "os_user": self._os_user,
+            "run_id": self.run_id, "seq": self._seq, "host": self.host, "os_user": self.os_user,
             "db_user": self._db_user, "chmigrate_version": __version__,
         }
         exprs = []
-        for col, typ in COLUMNS:
+        for col, _ in COLUMNS:
             v = values[col]
             if col == "started_at":
-                exprs.append(f"fromUnixTimestamp64Milli(toInt64({int(float(v) * 1000)}), 'UTC')")
+                exprs.append(f"fromUnixTimestamp64Milli(toInt64({int(float(started_at) * 1000)}), 'UTC')")
             elif isinstance(v, int):
                 exprs.append(str(int(v)))
             else:

@@ -91,11 +91,11 @@ def plan_up(
     by_number = {m.number: m for m in migrations}
     ledger = {int(v): s for v, s in states.items()}
 
-    for number, st in sorted(ledger.items()):
-        if number not in by_number and (st.applied or st.in_flight):
+    for number, recorded in sorted(ledger.items()):
+        if number not in by_number and (recorded.applied or recorded.in_flight):
             raise StateError(
-                f"version {st.version} ({st.name}) is recorded as applied but its file is missing "
-                f"(checksum {st.checksum[:12]})",
+                f"version {recorded.version} ({recorded.name}) is recorded as applied but its file is missing "
+                f"(checksum {recorded.checksum[:12]})",
                 hint="restore the file, or point --migrations-dir at the right folder",
             )
     highest_applied = max((n for n, s in ledger.items() if s.applied), default=None)
@@ -163,3 +163,34 @@ def _resume_point(m: Migration, st: VersionState, retry_failed: bool) -> int:
         "applying the rest by hand, or undo it and run `chmigrate resolve "
         f"{m.version} --rolled-back`",
     )
+
+
+def plan_down(migrations: Sequence[Migration], states: Mapping[str, VersionState], *, to: str) -> list[Migration]:
+    """Applied versions above `to`, newest first; refuses when one is dirty or has no down part."""
+    limit = _number(to)
+    by_number = {m.number: m for m in migrations}
+    todo: list[Migration] = []
+    for v, st in sorted(states.items(), key=lambda kv: -int(kv[0])):
+        number = int(v)
+        if number <= limit:
+            continue
+        if st.in_flight is not None:
+            raise StateError(f"version {st.version} is dirty; resolve it before going down",
+                             hint=f"`chmigrate resolve {st.version} --applied|--rolled-back`")
+        if not st.applied:
+            continue
+        m = by_number.get(number)
+        if m is None:
+            raise StateError(f"version {st.version} ({st.name}) is applied but its file is missing: "
+                             "no down part to run")
+        if st.checksum != m.checksum:
+            raise StateError(f"{m.path}: applied migration {m.version} was edited (ledger checksum "
+                             f"{st.checksum}, file checksum {m.checksum}); its down part may not match")
+        todo.append(m)
+    missing = [m for m in todo if not m.down]
+    if missing:
+        raise StateError(
+            "no down part in " + ", ".join(str(m.path) for m in missing) + f": cannot go down to {to}",
+            hint="add a `-- chmigrate:down` part to each, or choose a later --to",
+        )
+    return todo

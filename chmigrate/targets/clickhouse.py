@@ -37,6 +37,7 @@ class ClickHouseConfig:
     ca_cert: str | None = None
     client_cert: str | None = None
     client_cert_key: str | None = None
+    open_timeout: float = 60.0  # embedded: how long to wait for a directory another process holds
 
     @property
     def embedded(self) -> bool:
@@ -146,16 +147,7 @@ class ClickHouse:
         import clickhouse_connect
 
         if config.url is None:
-            path = Path(config.local_dir).resolve()
-            path.mkdir(parents=True, exist_ok=True)
-            try:
-                client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-            except Exception as exc:  # chDB refuses a directory another process holds
-                raise DatabaseError(
-                    f"cannot open the embedded ClickHouse engine at {path}: {' '.join(str(exc).split())[:300]}",
-                    hint="only one process at a time can open a chDB directory; is another chmigrate running?",
-                ) from None
-            return cls(client, label=f"embedded chDB engine at {path}", embedded=True)
+            return cls._open_embedded(Path(config.local_dir).resolve(), config.open_timeout)
 
         addr = parse_url(config.url)
         password = config.password if config.password is not None else addr.password
@@ -187,6 +179,35 @@ class ClickHouse:
             raise type(err)(f"cannot connect to ClickHouse at {label}: {err.message}", code=err.code,
                             hint=err.hint) from None
         return cls(client, label=label, embedded=False, secrets=secrets)
+
+    @classmethod
+    def _open_embedded(cls, path: Path, timeout: float) -> ClickHouse:
+        """Open the chDB directory, waiting while another process holds it (the directory is the lock)."""
+        import time
+
+        import clickhouse_connect
+
+        path.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        delay = 0.1
+        while True:
+            try:
+                if _directory_busy(path):
+                    raise RuntimeError("another process has the directory open")
+                client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+                return cls(client, label=f"embedded chDB engine at {path}", embedded=True)
+            except Exception as exc:  # chDB refuses a directory another process holds
+                if time.monotonic() - start + delay > timeout:
+                    from chmigrate.errors import LockTimeout
+
+                    raise LockTimeout(
+                        f"cannot open the embedded ClickHouse engine at {path} within {timeout:g} s: "
+                        f"{' '.join(str(exc).split())[:200]}",
+                        hint="only one process at a time can open a chDB directory; is another chmigrate "
+                        "running on it?",
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 1.5, 1.0)
 
     # -- operations -----------------------------------------------------------------
     @contextmanager
@@ -249,6 +270,24 @@ class ClickHouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _directory_busy(path: Path) -> bool:
+    """True when another process holds the engine's `status` file lock (as ClickHouse takes it)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    status = path / "status"
+    if not status.exists():
+        return False
+    with open(status, "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return False
 
 
 def quote_ident(name: str) -> str:

@@ -1,0 +1,42 @@
+# The two commands of the README, and the pieces of the test run.
+PYTHON ?= python3
+VENV ?= .venv
+VENV248 ?= .venv-248
+BIN := $(VENV)/bin
+
+.PHONY: up test install lint unit parity248 clean
+
+# README command 1: install, then apply the schema to the embedded local engines.
+up: install
+	$(BIN)/chmigrate up
+
+# README command 2 (what .ci/run runs): install the test dependencies, lint, type-check,
+# the whole suite on the current engine, then the server-facing tests on ClickHouse 24.8.
+test: install lint unit parity248
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+lint:
+	$(BIN)/ruff check chmigrate tests bench postgres
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/python -m pytest -q
+
+# chdb 2.1.1 embeds ClickHouse 24.8.4 (production's version). It lives in its own virtualenv and serves
+# the test HTTP endpoint; the server-facing tests (marker `server`) then run against it through the
+# product's HTTP client.
+parity248: $(VENV248)/bin/python
+	$(BIN)/python tests/support/parity.py --python $(VENV248)/bin/python -- $(BIN)/python -m pytest -q -m server
+
+$(VENV248)/bin/python:
+	$(PYTHON) -m venv $(VENV248)
+	$(VENV248)/bin/python -m pip install -q chdb==2.1.1
+
+clean:
+	rm -rf $(VENV) $(VENV248) .chmigrate

@@ -1,0 +1,25 @@
+"""`chmigrate resolve VERSION --applied|--rolled-back`: mark a dirty migration after fixing it by hand."""
+
+from typing import Annotated
+
+import typer
+
+from chmigrate import api
+from chmigrate.cli.app import app
+from chmigrate.cli.common import Context, command
+from chmigrate.errors import EXIT_OK, UsageError
+
+
+@command(app, "resolve")
+def resolve(
+    ctx: Context,
+    version: Annotated[str, typer.Argument(help="the dirty version")],
+    applied: Annotated[bool, typer.Option("--applied", help="the database now holds all its changes")] = False,
+    rolled_back: Annotated[bool, typer.Option("--rolled-back", help="the database holds none of them")]
+    = False,
+) -> int:
+    """Record by hand how a failed or interrupted ClickHouse migration ended (who and when are recorded)."""
+    if applied == rolled_back:
+        raise UsageError("say either --applied or --rolled-back")
+    ctx.term.line(api.resolve(ctx.settings, version, "applied" if applied else "rolled_back"))
+    return EXIT_OK

@@ -1,0 +1,155 @@
+"""Keeping concurrent runs from interleaving on one ClickHouse.
+
+Which lock guards a run, strongest first:
+- the embedded engine: its data directory can be opened by one process only, so the open itself is
+  the lock (linearizable); a second run waits for the directory up to the lock timeout;
+- a Postgres server given by URL: its advisory lock covers both databases (linearizable), see
+  chmigrate.targets.postgres;
+- otherwise a lease in an ordinary ClickHouse table, renewed by a heartbeat (best-effort: two runs can
+  both believe they hold it only if a claim takes longer than the settle delay to become visible, or
+  a holder stalls past the lease without noticing). A crashed holder's lease expires; `chmigrate unlock`
+  releases a stale one at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from chmigrate.errors import DatabaseError, LockTimeout
+from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
+
+LEASE_SECONDS = 30.0
+SETTLE_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    kind: str  # "embedded-directory" | "postgres-advisory" | "lease"
+    guarantee: str  # "linearizable" | "best-effort"
+    waited_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    holder: str
+    host: str
+    claimed_at: str
+    expires_at: str
+
+
+class LeaseLock:
+    """A lease in table `<db>.<ledger>_lock`: append-only rows (claim, renew, release)."""
+
+    def __init__(self, ch: ClickHouse, database: str, table: str, *, lease: float = LEASE_SECONDS,
+                 settle: float = SETTLE_SECONDS) -> None:
+        self.ch = ch
+        self.table = f"{quote_ident(database)}.{quote_ident(table)}"
+        self.database = database
+        self.lease = lease
+        self.settle = settle
+        self.holder = str(uuid.uuid4())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost = False
+
+    def ensure(self) -> None:
+        self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
+        self.ch.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table} (holder String, event LowCardinality(String), "
+            "host String, recorded_at DateTime64(6, 'UTC') DEFAULT now64(6, 'UTC'), "
+            "expires_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY (recorded_at, holder) "
+            "TTL toDateTime(recorded_at) + INTERVAL 30 DAY "
+            "COMMENT 'chmigrate run lock (best-effort lease); rows are append-only'"
+        )
+
+    def _write(self, event: str) -> None:
+        import socket
+
+        self.ch.execute(
+            f"INSERT INTO {self.table} (holder, event, host, expires_at) SELECT {quote_string(self.holder)}, "
+            f"{quote_string(event)}, {quote_string(socket.gethostname())}, "
+            f"now64(6, 'UTC') + toIntervalMillisecond({int(self.lease * 1000)})",
+            settings={"async_insert": 0},
+        )
+
+    def active_claims(self) -> list[Claim]:
+        """Claims neither released nor expired, oldest first."""
+        rows = self.ch.query(
+            "SELECT holder, any(host), minIf(recorded_at, event = 'claim') AS claimed, max(expires_at) AS exp"
+            f" FROM {self.table} GROUP BY holder"
+            " HAVING countIf(event = 'release') = 0 AND countIf(event = 'claim') > 0"
+            " AND exp > now64(6, 'UTC') ORDER BY claimed, holder"
+        )
+        return [Claim(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def acquire(self, timeout: float) -> float:
+        """Take the lease; return the seconds waited. Raises LockTimeout."""
+        self.ensure()
+        start = time.monotonic()
+        delay = 0.2
+        while True:
+            self._write("claim")
+            time.sleep(self.settle)  # let any earlier claim still in flight become visible
+            claims = self.active_claims()
+            if claims and claims[0].holder == self.holder:
+                self._start_heartbeat()
+                return time.monotonic() - start
+            self._write("release")
+            other = next((c for c in claims if c.holder != self.holder), None)
+            if time.monotonic() - start + delay > timeout:
+                who = f" (held by a run on {other.host} since {other.claimed_at} UTC)" if other else ""
+                raise LockTimeout(
+                    f"another chmigrate run holds the lock on {self.database}{who}; gave up after {timeout:g} s",
+                    hint="wait for it to finish, or if it crashed run `chmigrate unlock` (leases also expire "
+                    f"after {self.lease:g} s)",
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+    def _start_heartbeat(self) -> None:
+        def beat() -> None:
+            while not self._stop.wait(self.lease / 3):
+                try:
+                    self._write("renew")
+                except DatabaseError:
+                    self.lost = True
+
+        self._thread = threading.Thread(target=beat, name="chmigrate-lease", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self._write("release")
+        except DatabaseError:
+            pass  # the lease expires by itself
+
+    def break_all(self) -> list[Claim]:
+        """Release every active claim (for `chmigrate unlock`)."""
+        if not self.ch.query("SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+                             {"d": self.database, "t": self.table.split(".", 1)[1].strip("`")})[0][0]:
+            return []
+        claims = self.active_claims()
+        for c in claims:
+            self.ch.execute(
+                f"INSERT INTO {self.table} (holder, event, host, expires_at) SELECT {quote_string(c.holder)}, "
+                "'release', 'chmigrate unlock', now64(6, 'UTC')"
+            )
+        return claims
+
+
+@contextmanager
+def lease(ch: ClickHouse, database: str, table: str, timeout: float) -> Iterator[LockInfo]:
+    lock = LeaseLock(ch, database, table)
+    waited = lock.acquire(timeout)
+    try:
+        yield LockInfo("lease", "best-effort", waited)
+    finally:
+        lock.release()

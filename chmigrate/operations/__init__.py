@@ -1,0 +1,1 @@
+"""Command implementations per engine; chmigrate.api composes them."""
