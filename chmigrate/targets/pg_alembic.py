@@ -8,8 +8,10 @@ while recording, per revision, how long it took and how many statements it ran.
 from __future__ import annotations
 
 import ast
+import io
 import os
 import time
+from argparse import Namespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,12 +49,14 @@ def check_project(project_dir: Path) -> None:
                           hint="point it at the folder holding env.py and versions/ (default: postgres/)")
     for needed in ("env.py", "versions"):
         if not (project_dir / needed).exists():
-            raise ConfigError("postgres_dir", f"{project_dir} has no {needed}: not a chmigrate Alembic project")
+            raise ConfigError("postgres_dir",
+                              f"{project_dir} has no {needed}: not a chmigrate Alembic project")
 
 
 def make_config(project_dir: Path, *, connection: Connection | None = None, output_buffer: Any = None,
                 on_version_apply: tuple[Callable[..., None], ...] = ()) -> Config:
-    config = Config(output_buffer=output_buffer)
+    # quiet and a private stdout: a library never prints (Alembic reports "Generating ..." otherwise)
+    config = Config(output_buffer=output_buffer, stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
     config.set_main_option("script_location", str(project_dir.absolute()))
     config.set_main_option("path_separator", "os")
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
@@ -158,6 +162,11 @@ def offline_upgrade(project_dir: Path, start: str | None, destination: str) -> O
     return run
 
 
+def is_bookkeeping(sql: str) -> bool:
+    """True for statements chmigrate and Alembic run around revisions (version table, its schema)."""
+    return VERSION_TABLE in sql or sql.strip() == ENSURE_SCHEMA_SQL
+
+
 def _statement(chunk: str) -> str | None:
     """A captured chunk as one SQL statement without its terminator; None for comments and BEGIN/COMMIT."""
     sql = chunk.strip()
@@ -199,7 +208,7 @@ class StepRecorder:
         self._since = now
 
     def _before_execute(self, conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        if VERSION_TABLE in statement or statement == ENSURE_SCHEMA_SQL:
+        if is_bookkeeping(statement):
             return
         if statement.lstrip()[:6].upper() == "SELECT" and "pg_catalog" in statement:
             return  # reflection done by Alembic or SQLAlchemy, not by the revision
@@ -222,10 +231,32 @@ def run_upgrade(project_dir: Path, connection: Connection, destination: str, rec
         command.upgrade(config, destination)
 
 
-def run_downgrade(project_dir: Path, connection: Connection, destination: str, recorder: StepRecorder) -> None:
+def run_downgrade(project_dir: Path, connection: Connection, destination: str,
+                  recorder: StepRecorder) -> None:
     config = make_config(project_dir, connection=connection, on_version_apply=(recorder.on_version_apply,))
     with recorder.listening():
         command.downgrade(config, destination)
+
+
+def new_revision(project_dir: Path, message: str, connection: Connection | None = None) -> Path:
+    """Write a new revision file from script.py.mako; with a connection, autogenerate its operations.
+
+    Revision ids continue the project's numbering (0001, 0002, ...) when every id is a number.
+    """
+    script = script_directory(project_dir)
+    ids = [s.revision for s in script.walk_revisions("base", "heads")]
+    rev_id: str | None = None  # Alembic's random id when the project does not number its revisions
+    if not ids:
+        rev_id = "0001"
+    elif all(i.isdigit() for i in ids):
+        rev_id = f"{max(int(i) for i in ids) + 1:04d}"
+    config = make_config(project_dir, connection=connection)
+    created = command.revision(config, message=message, autogenerate=connection is not None, rev_id=rev_id)
+    scripts = created if isinstance(created, list) else [created]
+    first = scripts[0]
+    if first is None:
+        raise ConfigError("postgres_dir", f"Alembic wrote no revision in {project_dir / 'versions'}")
+    return Path(first.path)
 
 
 def drift(project_dir: Path, connection: Connection) -> tuple[str, ...]:
@@ -240,7 +271,7 @@ def drift(project_dir: Path, connection: Connection) -> tuple[str, ...]:
 
 
 def _describe_diff(diff: Any) -> str:
-    """One line per Alembic diff tuple, e.g. 'add_index orchestrator.model_pricing (model_pricing_latest_idx)'."""
+    """One line per Alembic diff, e.g. 'add_index orchestrator.model_pricing (model_pricing_latest_idx)'."""
     if isinstance(diff, list):  # the modifications of one column come as a list
         return "; ".join(_describe_diff(d) for d in diff)
     kind, *rest = diff

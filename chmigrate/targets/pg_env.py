@@ -34,7 +34,7 @@ VERSION_TABLE = "chmigrate_alembic_version"
 # CREATE SCHEMA IF NOT EXISTS checks the CREATE privilege on the database before it looks for
 # the schema, so a role without that privilege would fail even though the schema exists.
 # Looking first keeps such a role working once the schema is there.
-ENSURE_SCHEMA_SQL = f"""DO $$
+ENSURE_SCHEMA_SQL = f"""/* chmigrate: the schema of the version table */ DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '{SCHEMA}') THEN
         CREATE SCHEMA IF NOT EXISTS {SCHEMA};

@@ -69,7 +69,8 @@ def statement_error(exc: BaseException, secrets: Sequence[str | None], where: st
     sqlstate = getattr(err, "sqlstate", None)
     diag = getattr(err, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
-    message = one_line(redact(primary or str(err).splitlines()[0] if str(err) else type(err).__name__, secrets))
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    message = one_line(redact(primary or first, secrets))
     prefix = f"{where}: " if where else ""
     state = f" (SQLSTATE {sqlstate})" if sqlstate else ""
     return DatabaseError(f"{prefix}{message}{state}")

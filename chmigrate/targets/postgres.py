@@ -11,15 +11,15 @@ SQLAlchemy, Alembic and psycopg are imported only when a `Postgres` is built.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from chmigrate.errors import ChmigrateError, ConfigError, StateError, StatementFailed
-from chmigrate.masking import mask_url
+from chmigrate.masking import mask_url, redact
 from chmigrate.results import (
     AppliedMigration,
     MigrationStatus,
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from chmigrate.targets.pg_lock import LockHold
 
 APPLICATION_NAME = "chmigrate"
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 _DRIVERS = ("postgresql", "postgres", "postgresql+psycopg")
 
 
@@ -57,8 +59,9 @@ class PostgresConfig:
 
     def __repr__(self) -> str:  # the URL may carry a password
         url = mask_url(self.url) if self.url is not None else None
-        return (f"PostgresConfig(url={url!r}, local_dir={self.local_dir!r}, project_dir={self.project_dir!r}, "
-                f"connect_timeout={self.connect_timeout!r}, lock_timeout={self.lock_timeout!r})")
+        return (f"PostgresConfig(url={url!r}, local_dir={self.local_dir!r}, "
+                f"project_dir={self.project_dir!r}, connect_timeout={self.connect_timeout!r}, "
+                f"lock_timeout={self.lock_timeout!r})")
 
 
 class Postgres:
@@ -79,6 +82,7 @@ class Postgres:
         self._secrets = secrets
         self._server = server
         self._notes = notes
+        self._lock_depth = 0
 
     def __repr__(self) -> str:
         return f"Postgres({self.label!r})"
@@ -92,6 +96,7 @@ class Postgres:
         check_project(project_dir)
         server: EmbeddedPostgres | None = None
         notes: tuple[str, ...] = ()
+        password: str | None
         if config.url is None:
             from chmigrate.embedded_postgres import EmbeddedPostgres
 
@@ -99,12 +104,14 @@ class Postgres:
             running = server.start()
             url, password = running.url, running.password
             label = f"embedded PostgreSQL at {server.local_dir}"
-            how = "initialised and started" if running.initialized else "started" if running.started else "reused"
+            how = ("initialised and started" if running.initialized
+                   else "started" if running.started else "reused")
             notes = (f"embedded PostgreSQL {how} in {running.start_seconds:.2f} s (port {running.port})",)
         else:
             url, password, label = config.url, config.password, mask_url(config.url)
         try:
             engine, secrets = _engine(url, password, config.connect_timeout)
+            label = redact(label, secrets)  # libpq also takes ?password=... in the query string
             target = cls(engine, label=label, embedded=server is not None, project_dir=project_dir,
                          lock_timeout=config.lock_timeout, secrets=secrets, server=server, notes=notes)
             target.ping()
@@ -126,9 +133,12 @@ class Postgres:
         from chmigrate.targets.pg_env import SCHEMA, VERSION_TABLE
 
         revisions, applied, unknown = self._state()
+        # The version table holds heads only: with an unknown head, no file's state can be told.
+        undecided = f"cannot tell: the database records {', '.join(unknown)}, which is not on disk"
         migrations = [
-            MigrationStatus(version=r.id, name=r.name, state="applied" if r.id in applied else "pending",
-                            checksum=None)
+            MigrationStatus(version=r.id, name=r.name, checksum=None,
+                            state="applied" if r.id in applied else "unknown" if unknown else "pending",
+                            detail=undecided if unknown and r.id not in applied else None)
             for r in revisions
         ]
         migrations += [
@@ -167,14 +177,18 @@ class Postgres:
     def up(self, to: str | None = None, dry_run: bool = False) -> TargetUpResult:
         """Upgrade to `to` (a revision id; default: the head), under the migration lock."""
         if dry_run:
+            from chmigrate.targets.pg_alembic import is_bookkeeping
+
             plan = self.plan(to)
-            counts: dict[str, AppliedMigration] = {}
-            for s in plan.statements:
-                previous = counts.get(s.version)
-                counts[s.version] = AppliedMigration(version=s.version, name=s.name, duration_ms=0,
-                                                     statements=(previous.statements if previous else 0) + 1)
+            counts: dict[str, int] = {}
+            names: dict[str, str] = {}
+            for s in plan.statements:  # what the revisions run, as `up` counts it: bookkeeping aside
+                names[s.version] = s.name
+                counts[s.version] = counts.get(s.version, 0) + (0 if is_bookkeeping(s.sql) else 1)
+            would_apply = tuple(AppliedMigration(version=v, name=names[v], statements=n, duration_ms=0)
+                                for v, n in counts.items())
             return TargetUpResult(engine="postgres", target=self.label, embedded=self.embedded,
-                                  applied=tuple(counts.values()), dry_run=True, notes=plan.notes)
+                                  applied=would_apply, dry_run=True, notes=plan.notes)
         return self._migrate(to or "heads", upgrade=True)
 
     def down(self, to: str) -> TargetUpResult:
@@ -190,13 +204,42 @@ class Postgres:
         with self._translated(), self._engine.connect() as conn:
             return drift(self.project_dir, conn)
 
+    def new_revision(self, message: str, *, autogenerate: bool = False) -> Path:
+        """Write versions/NNNN_<slug>.py; with autogenerate, filled with what models.py adds.
+
+        Autogenerate compares against this database (which should be at the head) and sees
+        only chmigrate's own tables.
+        """
+        from chmigrate.targets.pg_alembic import new_revision
+
+        if not message.strip():
+            raise ConfigError("message", "give the new revision a short description")
+        if not autogenerate:
+            return self._load(lambda d: new_revision(d, message.strip()), self.project_dir)
+        with self._translated(), self._engine.connect() as conn:
+            path = new_revision(self.project_dir, message.strip(), conn)
+            conn.commit()
+            return path
+
     @contextmanager
     def lock(self, timeout: float) -> Iterator[LockHold]:
         """Hold the migration lock (an advisory lock on a dedicated connection); LockTimeout otherwise."""
+        from chmigrate.targets.pg_lock import LockHold as LockHeld
         from chmigrate.targets.pg_lock import advisory_lock
 
+        if self._lock_depth:  # already held by this object (e.g. around a ClickHouse + Postgres run)
+            self._lock_depth += 1
+            try:
+                yield LockHeld(waited=False, wait_seconds=0.0)
+            finally:
+                self._lock_depth -= 1
+            return
         with self._translated(), advisory_lock(self._engine, timeout, self.label) as hold:
-            yield hold
+            self._lock_depth = 1
+            try:
+                yield hold
+            finally:
+                self._lock_depth = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -234,9 +277,11 @@ class Postgres:
                 except Exception as exc:
                     raise self._failed(exc, recorder, heads, by_id, upgrade) from None
                 steps = recorder.steps
-        applied = tuple(AppliedMigration(version=s.revision, name=by_id[s.revision].name if s.revision in by_id
-                                         else "", statements=s.statements, duration_ms=s.duration_ms)
-                        for s in steps)
+        applied = tuple(
+            AppliedMigration(version=s.revision, name=by_id[s.revision].name if s.revision in by_id else "",
+                             statements=s.statements, duration_ms=s.duration_ms)
+            for s in steps
+        )
         if not applied:
             notes.append("nothing to apply: already at " + (", ".join(heads) or "base") if upgrade
                          else "nothing to revert: already at " + (", ".join(heads) or "base"))
@@ -246,7 +291,7 @@ class Postgres:
                               notes=tuple(notes))
 
     def _failed(self, exc: Exception, recorder: Any, heads: tuple[str, ...], by_id: dict[str, Revision],
-                upgrade: bool) -> ChmigrateError:
+                upgrade: bool) -> BaseException:
         """The error for a revision that failed part-way: names its file and statement."""
         from chmigrate.targets.pg_errors import one_line, statement_error
 
@@ -260,10 +305,11 @@ class Postgres:
             return error
         inner = statement_error(exc, self._secrets)
         sql = one_line(recorder.last_statement or "", 120)
-        return StatementFailed(failing.path, recorder.count + 1,
+        return StatementFailed(failing.path, max(recorder.count, 1),
                                failing.upgrade_line if upgrade else failing.downgrade_line,
                                f"{inner.message}" + (f" in: {sql}" if sql else ""),
-                               hint="the revisions before it are applied and recorded; this one was rolled back")
+                               hint="the revisions before it are applied and recorded; this one was "
+                               "rolled back")
 
     def _failing_revision(self, heads: tuple[str, ...], recorder: Any, by_id: dict[str, Revision],
                           upgrade: bool) -> Revision | None:
@@ -299,8 +345,8 @@ class Postgres:
             from chmigrate.targets.pg_env import SCHEMA, VERSION_TABLE
 
             raise StateError(
-                f"{SCHEMA}.{VERSION_TABLE} on {self.label} records revision {', '.join(unknown)}, which is not in "
-                f"{self.project_dir / 'versions'}",
+                f"{SCHEMA}.{VERSION_TABLE} on {self.label} records revision {', '.join(unknown)}, "
+                f"which is not in {self.project_dir / 'versions'}",
                 hint="was a revision file removed or renamed, or is this checkout older than the database?",
             )
 
@@ -314,7 +360,7 @@ class Postgres:
                              hint="alembic merge, then chmigrate up")
         return heads[0] if heads else None
 
-    def _load(self, fn: Any, arg: Any) -> Any:
+    def _load(self, fn: Callable[[_A], _R], arg: _A) -> _R:
         """Call fn(arg), turning a broken revision file into a MigrationFileError."""
         from chmigrate.errors import MigrationFileError
         from chmigrate.targets.pg_errors import one_line
@@ -376,10 +422,13 @@ def _engine(url: str, password: str | None, connect_timeout: float) -> tuple[Eng
         parsed = make_url(url)
         raw_password = urlsplit(url).password
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError("postgres_url", f"not a valid URL: {mask_url(url)} ({type(exc).__name__})") from None
+        raise ConfigError("postgres_url",
+                          f"not a valid URL: {mask_url(url)} ({type(exc).__name__})") from None
     if parsed.drivername not in _DRIVERS:
         raise ConfigError("postgres_url", f"{mask_url(url)}: the scheme must be postgresql://")
-    secrets = (password, parsed.password if isinstance(parsed.password, str) else None, raw_password)
+    query_password = parsed.query.get("password")
+    secrets = (password, parsed.password if isinstance(parsed.password, str) else None, raw_password,
+               query_password if isinstance(query_password, str) else None)
     parsed = parsed.set(drivername="postgresql+psycopg")
     if password is not None:
         parsed = parsed.set(password=password)

@@ -62,8 +62,8 @@ $$"""
         sa.Column("raw", postgresql.JSONB(), nullable=True,
                   comment="the price list entry as fetched (tiered, batch and non-token prices)"),
         # `< 'Infinity'` also rejects NaN, which PostgreSQL sorts above every number.
-        *(sa.CheckConstraint(f"{name} >= 0 AND {name} < 'Infinity'::numeric", name=f"model_pricing_{name}_valid")
-          for name in PRICES),
+        *(sa.CheckConstraint(f"{name} >= 0 AND {name} < 'Infinity'::numeric",
+                             name=f"model_pricing_{name}_valid") for name in PRICES),
         sa.CheckConstraint("provider <> ''", name="model_pricing_provider_not_empty"),
         sa.CheckConstraint("model <> ''", name="model_pricing_model_not_empty"),
         schema=SCHEMA,

@@ -85,3 +85,22 @@ def test_native_url_gets_a_hint(project: Path) -> None:
     assert r.code == 2
     assert "native protocol" in r.err and "http://" in r.err
     assert "pw" not in r.all.replace("pwd", "")
+
+
+@pytest.mark.postgres
+def test_readme_first_command_provisions_both_embedded_databases(project: Path) -> None:
+    shutil.copytree(SEED.parent / "postgres", project / "postgres",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    r = chmigrate("up", cwd=project)
+    assert r.code == 0, r.all
+    assert "ClickHouse: local embedded engine" in r.out and "PostgreSQL: local embedded server" in r.out
+    doc = json.loads(chmigrate("status", "--format", "json", cwd=project).out)
+    assert {m["state"] for m in doc["clickhouse"]["migrations"]} == {"applied"}
+    assert [(m["version"], m["state"]) for m in doc["postgres"]["migrations"]] == [("0001", "applied")]
+    p = chmigrate("plan", cwd=project)
+    assert p.code == 0 and "nothing to apply" in p.out
+    only = chmigrate("status", "--only", "postgres", "--format", "json", cwd=project)
+    assert set(json.loads(only.out)) == {"version", "postgres"}
+    # the server was stopped when the command ended
+    assert (project / ".chmigrate" / "postgres" / "data" / "PG_VERSION").exists()
+    assert not (project / ".chmigrate" / "postgres" / "data" / "postmaster.pid").exists()

@@ -1,0 +1,63 @@
+"""Materialized views whose output does not fit their target table.
+
+ClickHouse 24.8 accepts `CREATE MATERIALIZED VIEW mv TO t AS SELECT ... AS misspelt` silently: the
+misspelt column is dropped on insert and the target column stays at its default. This check compares
+each `TO` view's output columns (system.columns of the view) with its target's columns.
+"""
+
+from __future__ import annotations
+
+import re
+
+from chmigrate.targets.clickhouse import ClickHouse
+
+_IDENT = r"(?:`(?:[^`\\]|\\.)+`|[A-Za-z_][A-Za-z0-9_]*)"
+_TO = re.compile(rf"\bTO\s+(?:({_IDENT})\.)?({_IDENT})", re.I)
+
+
+def _unquote(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return name[1:-1].replace("\\`", "`").replace("\\\\", "\\") if name.startswith("`") else name
+
+
+def mv_target(create_query: str, database: str) -> tuple[str, str] | None:
+    """(database, table) of an MV's `TO` clause, read from its CREATE query (24.8 has no target_table)."""
+    head = create_query.split(" AS SELECT", 1)[0].split(" AS WITH", 1)[0]
+    m = _TO.search(head)
+    if not m:
+        return None
+    return _unquote(m.group(1)) or database, _unquote(m.group(2)) or ""
+
+
+def mismatches(ch: ClickHouse, database: str) -> list[str]:
+    """One line per view column that is missing from, or typed differently in, the view's target."""
+    views = ch.query("SELECT name, create_table_query FROM system.tables WHERE database = {d:String} "
+                     "AND engine = 'MaterializedView' ORDER BY name", {"d": database})
+    if not views:
+        return []
+    targets = {t for _, create in views if (t := mv_target(str(create), database)) is not None}
+    databases = sorted({database} | {db for db, _ in targets})
+    columns = ch.query("SELECT database, table, name, type FROM system.columns WHERE has({dbs:Array(String)}, "
+                       "database)", {"dbs": databases})
+    by_table: dict[tuple[str, str], dict[str, str]] = {}
+    for db, table, name, typ in columns:
+        by_table.setdefault((str(db), str(table)), {})[str(name)] = str(typ)
+    problems: list[str] = []
+    for name, create in views:
+        target = mv_target(str(create), database)
+        if target is None:
+            continue  # an MV with an inner table always fits it
+        view_cols = by_table.get((database, str(name)), {})
+        target_cols = by_table.get(target)
+        if target_cols is None:
+            problems.append(f"{database}.{name}: target table {target[0]}.{target[1]} does not exist")
+            continue
+        for col, typ in view_cols.items():
+            if col not in target_cols:
+                problems.append(f"{database}.{name}: output column {col} ({typ}) is not in "
+                                f"{target[0]}.{target[1]} (its values are dropped)")
+            elif target_cols[col] != typ:
+                problems.append(f"{database}.{name}: output column {col} is {typ} but "
+                                f"{target[0]}.{target[1]}.{col} is {target_cols[col]}")
+    return problems
