@@ -37,11 +37,8 @@ PRICE_COLUMNS = (
 
 
 def _price_list_path() -> Path | None:
-    for base in (REPO.parent / "shared", REPO / "shared"):
-        path = base / "data" / "litellm_model_prices.json"
-        if path.exists():
-            return path
-    return None
+    path = REPO / "tests" / "data" / "litellm_model_prices.json"  # a copy of shared/data (SOURCES.md)
+    return path if path.exists() else None
 
 
 @dataclass(frozen=True)
