@@ -93,6 +93,7 @@ class LeaseLock:
         start = time.monotonic()
         delay = 0.2
         while True:
+            self.holder = str(uuid.uuid4())  # a fresh claim each attempt: a released claim stays released
             self._write("claim")
             time.sleep(self.settle)  # let any earlier claim still in flight become visible
             claims = self.active_claims()

@@ -119,6 +119,8 @@ def test_sigkill_at_random_moments_never_doubles_or_skips(target: Target, tmp_pa
         time.sleep(rng.uniform(0.4, 2.5))
         p.send_signal(signal.SIGKILL)
         p.wait()
+        if target.url:  # a killed run's lease would expire after 30 s; release it as an operator would
+            assert chmigrate("unlock", cwd=work, env=env).code == 0
         r = chmigrate("up", cwd=work, env=env)
         effects = _effects(t)
         assert all(n == 1 for n in effects.values()), f"trial {trial}: a statement ran twice: {effects}"
