@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -21,6 +22,7 @@ from chmigrate.results import PlanResult, StatusResult, TargetPlan, TargetStatus
 from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
+    from chmigrate.operations.drift import BaselineResult, Check, ClickHouseDrift
     from chmigrate.targets.postgres import Postgres
 
 
@@ -94,6 +96,66 @@ def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Report
             raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
                              "semantics are not offered")
         return UpResult((pg.down(to),))
+
+
+@dataclass(frozen=True)
+class PostgresDrift:
+    target: str
+    embedded: bool
+    differences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    clickhouse: ClickHouseDrift | None
+    postgres: PostgresDrift | None
+
+    @property
+    def drift(self) -> bool:
+        return bool((self.clickhouse and self.clickhouse.changes) or (self.postgres and self.postgres.differences))
+
+
+def diff(settings: Settings, *, dev_database: str | None = None) -> DiffResult:
+    """Compare the live schema with the one the migrations produce. Sends no write to the target
+    (except, with `dev_database`, into that scratch database)."""
+    from chmigrate.operations.drift import clickhouse_diff
+
+    ch = clickhouse_diff(settings, dev_database=dev_database) if settings.wants("clickhouse") else None
+    pg = None
+    if settings.wants("postgres"):
+        with open_postgres(settings) as p:
+            pg = PostgresDrift(p.label, p.embedded, p.drift())
+    return DiffResult(ch, pg)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def verify(settings: Settings, *, dev_database: str | None = None) -> VerifyResult:
+    """Every migration applied with matching checksums, nothing unknown/failed/half-applied, no drift,
+    and every materialized view fits its target."""
+    from chmigrate.operations.drift import clickhouse_verify, postgres_checks
+
+    checks: list[Check] = []
+    if settings.wants("clickhouse"):
+        checks += clickhouse_verify(settings, dev_database=dev_database)
+    if settings.wants("postgres"):
+        with open_postgres(settings) as p:
+            checks += postgres_checks(p.status(), p.drift())
+    return VerifyResult(tuple(checks))
+
+
+def baseline(settings: Settings, *, to: str) -> BaselineResult:
+    """Record ClickHouse versions up to `to` as applied if, and only if, the live schema already matches."""
+    from chmigrate.operations.drift import baseline as run
+
+    return run(settings, to=to)
 
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:

@@ -14,6 +14,8 @@ app = typer.Typer(
 def _register() -> None:
     # Importing a command module registers its command; heavy libraries load only when it runs.
     from chmigrate.cli import (  # noqa: F401
+        cmd_baseline,
+        cmd_diff,
         cmd_down,
         cmd_new,
         cmd_plan,
@@ -21,6 +23,7 @@ def _register() -> None:
         cmd_status,
         cmd_unlock,
         cmd_up,
+        cmd_verify,
     )
 
 
