@@ -97,7 +97,12 @@ def _make_target(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> I
     ep = request.getfixturevalue("endpoint")
     db = _fresh_db()
     if ep is None:
-        t = Target("http", tmp_path, db, url=TEST_URL, password=TEST_PASSWORD)
+        control = None
+        if os.environ.get("CHMIGRATE_TEST_URL_IS_ENDPOINT") == "1":  # the parity run: the URL is our endpoint
+            from tests.support.endpoint import Endpoint
+
+            control = Endpoint(TEST_URL or "", tmp_path)
+        t = Target("http", tmp_path, db, url=TEST_URL, password=TEST_PASSWORD, endpoint=control)
     else:
         t = Target("http", tmp_path, db, url=ep.url, password="s3cret-test-pw", endpoint=ep)
     yield t

@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from chmigrate.errors import ConfigError, ConnectionFailed, DatabaseError
 from chmigrate.masking import mask_url, redact
 
-_CODE = re.compile(r"Code: (\d+)\. (?:DB::Exception: )?(.*?)(?: \(([A-Z_0-9]+)\))?(?: \(version [^)]*\))?\s*$", re.S)
+_CODE = re.compile(r"Code: (\d+)\. (?:DB::Exception: )?(.*?)(?: \(([A-Z_0-9]+)\))?(?: \(version [^)]*\))?"
+                   r"(?: \(for url [^)]*\))?\s*$", re.S)
 
 
 @dataclass(frozen=True)

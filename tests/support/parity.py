@@ -30,7 +30,7 @@ def main() -> int:
         ep = start_endpoint(Path(tmp) / "data", password=PASSWORD, python=args.python)
         try:
             env = dict(os.environ, CHMIGRATE_TEST_CLICKHOUSE_URL=ep.url,
-                       CHMIGRATE_TEST_CLICKHOUSE_PASSWORD=PASSWORD, CHMIGRATE_TEST_ENGINE="chdb-2.1.1")
+                       CHMIGRATE_TEST_CLICKHOUSE_PASSWORD=PASSWORD, CHMIGRATE_TEST_URL_IS_ENDPOINT="1")
             print(f"parity: endpoint on {args.python} at {ep.url}", flush=True)
             return subprocess.call(cmd, env=env)
         finally:
