@@ -1,13 +1,16 @@
 """Run planned steps against ClickHouse, recording each step in the ledger.
 
-Request budget on the happy path: one `started` row, the statements, one
-`applied` row. Around every statement whose repetition is not harmless (see
-`rerun`), a `progress` row is written before and after it, so that after a
-crash the next run knows whether that statement was sent.
+Request budget on the happy path: per migration one ledger write (its `started`
+row, which also carries the previous migration's `applied` row) and its
+statements, plus one write at the end of the run. Around every statement whose
+repetition is not harmless (see `rerun`), a `progress` row is written before
+and after it, so that after a crash the next run knows whether that statement
+was sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -50,7 +53,16 @@ class NullReporter:
 def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
                 reporter: Reporter | None = None) -> list[AppliedMigration]:
     reporter = reporter or NullReporter()
-    return [apply_step(ch, ledger, step, reporter) for step in steps]
+    done: list[AppliedMigration] = []
+    try:
+        for step in steps:
+            done.append(apply_step(ch, ledger, step, reporter))
+    except BaseException:
+        with contextlib.suppress(DatabaseError):  # keep the original error
+            ledger.flush()
+        raise
+    ledger.flush()
+    return done
 
 
 def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter) -> AppliedMigration:
@@ -94,8 +106,10 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter) -
             ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
             recorded = completed
     seconds = time.time() - began
+    # Deferred: sent with the next migration's `started` row (or flushed at the end of the run). A crash
+    # before it is sent leaves this version in flight with every statement done: the next run records it.
     ledger.record(subject, event="applied", statement_index=n, cumulative_hash=h, started_at=began,
-                  duration_ms=int(seconds * 1000))
+                  duration_ms=int(seconds * 1000), defer=True)
     reporter.migration_done(m, seconds)
     return AppliedMigration(version=m.version, name=m.name, statements=n - step.start + 1,
                             duration_ms=int(seconds * 1000),

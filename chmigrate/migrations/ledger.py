@@ -167,6 +167,7 @@ class Ledger:
         self.qualified = f"{quote_ident(database)}.{quote_ident(table)}"
         self.run_id = str(uuid.uuid4())
         self._seq = 0
+        self._deferred: list[str] = []  # rows (SELECT lists) to send with the next write
         self.host = socket.gethostname()
         self.os_user = _os_user()
         self._db_user = db_user
@@ -222,8 +223,11 @@ class Ledger:
         error: str = "",
         started_at: float = 0.0,
         duration_ms: int = 0,
+        defer: bool = False,
     ) -> None:
-        """Append one row (one request). The server stamps recorded_at."""
+        """Append one row; the server stamps recorded_at. With `defer`, the row rides along with the next
+        write (or `flush`) instead of costing a request of its own: the executor sends a migration's
+        `applied` row together with the next migration's `started` row."""
         self._seq += 1
         values: dict[str, str | int | float] = {
             "version": subject.version, "name": subject.name, "checksum": subject.checksum, "event": event,
@@ -242,10 +246,20 @@ class Ledger:
                 exprs.append(str(int(v)))
             else:
                 exprs.append(quote_string(str(v)))
+        self._deferred.append("SELECT " + ", ".join(exprs))
+        if not defer:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send deferred rows (one request); a no-op when there are none."""
+        if not self._deferred:
+            return
+        rows, self._deferred = self._deferred, []
+        # async_insert = 0 in the query itself: the row must be durable before the next statement is sent.
         sql = (f"INSERT INTO {self.qualified} ({', '.join(quote_ident(n) for n in _NAMES)})"
-               f" SELECT {', '.join(exprs)}")
+               " SETTINGS async_insert = 0 " + " UNION ALL ".join(rows))
         try:
-            self.ch.execute(sql, settings={"async_insert": 0})
+            self.ch.execute(sql)
         except DatabaseError as exc:
             raise DatabaseError(f"could not write the ledger {self.database}.{self.table}: {exc.message}",
                                 code=exc.code) from None
