@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def bench_up(kind: str, count: int, url: str | None, password: str, rounds: int)
             write_migrations(work / "mig", count)
             statements = [s.sql for m in discover(work / "mig") for s in m.up]
             cfg = ClickHouseConfig(url=url, password=password, local_dir=work / ".chmigrate" / "clickhouse")
-            bare.append(timed(lambda: run_bare(cfg, "bench_" + uuid.uuid4().hex[:8], statements)))
+            bare.append(timed(functools.partial(run_bare, cfg, "bench_" + uuid.uuid4().hex[:8], statements)))
             flags: dict[str, Any] = {"migrations_dir": work / "mig", "only": "clickhouse",
                                      "database": "bench_" + uuid.uuid4().hex[:8]}
             if url:
@@ -89,7 +90,7 @@ def bench_up(kind: str, count: int, url: str | None, password: str, rounds: int)
             env = {"CLICKHOUSE_PASSWORD": password, "CHMIGRATE_LOCAL_DIR": str(work / ".chmigrate")}
             settings = load(flags, env=env, cwd=work)
             with CountingClickHouse() as counter:
-                ours.append(timed(lambda: api.up(settings)))
+                ours.append(timed(functools.partial(api.up, settings)))
             reqs.append(counter.count)
     o, b = statistics.median(ours), statistics.median(bare)
     print(f"up [{kind}] {count} migrations x 5 statements: chmigrate {o:.2f} s, bare loop {b:.2f} s, "
