@@ -108,7 +108,7 @@ def split_engine(engine_full: str) -> EngineParts:
     if rest and rest[0].kind == SYMBOL and rest[0].text == "(":
         end = matching_paren(rest, 0)
         args = _text(rest[1:end])
-        rest = rest[end + 1:]
+        rest = rest[end + 1 :]
     clauses = _clauses(rest, _ENGINE_CLAUSES)
     return EngineParts(
         name=name,
@@ -161,7 +161,9 @@ def parse_create(text: str) -> CreateParts:
     while i < len(tokens) and tokens[i].is_word("OR", "REPLACE", "TEMPORARY"):
         i += 1
     kind_words: list[str] = []
-    while i < len(tokens) and tokens[i].is_word("TABLE", "VIEW", "MATERIALIZED", "LIVE", "WINDOW", "DICTIONARY"):
+    while i < len(tokens) and tokens[i].is_word(
+        "TABLE", "VIEW", "MATERIALIZED", "LIVE", "WINDOW", "DICTIONARY"
+    ):
         kind_words.append(tokens[i].upper)
         i += 1
     kind = " ".join(kind_words)
@@ -183,17 +185,21 @@ def _parse_rest(kind: str, tokens: list[Token], i: int) -> CreateParts:
         tok = tokens[i]
         if tok.kind == SYMBOL and tok.text == "(":
             end = matching_paren(tokens, i)
-            columns, projections, constraints = _elements(tokens[i + 1:end])
+            columns, projections, constraints = _elements(tokens[i + 1 : end])
             i = end + 1
         elif _kw(tok, "REFRESH"):
-            j = _next_stop(tokens, i + 1, ("TO", "ENGINE", "DEFINER", "SQL", "AS", "COMMENT", "EMPTY"), paren=True)
+            j = _next_stop(
+                tokens, i + 1, ("TO", "ENGINE", "DEFINER", "SQL", "AS", "COMMENT", "EMPTY"), paren=True
+            )
             refresh = _text(tokens[i:j])
             i = j
         elif _kw(tok, "TO"):
             target, i = _skip_name(tokens, i + 1)
         elif _kw(tok, "ENGINE"):
             j = _next_stop(tokens, i + 1, ("DEFINER", "SQL", "AS", "COMMENT", "EMPTY", "POPULATE"))
-            engine = _text(tokens[i + 2:j] if i + 1 < len(tokens) and tokens[i + 1].text == "=" else tokens[i + 1:j])
+            engine = _text(
+                tokens[i + 2 : j] if i + 1 < len(tokens) and tokens[i + 1].text == "=" else tokens[i + 1 : j]
+            )
             i = j
         elif _kw(tok, "DEFINER", "SQL"):
             j = _next_stop(tokens, i + 1, ("AS", "COMMENT", "EMPTY", "POPULATE", "ENGINE", "TO"))
@@ -203,16 +209,22 @@ def _parse_rest(kind: str, tokens: list[Token], i: int) -> CreateParts:
             comment = string_value(tokens[i + 1])
             i += 2
         elif _kw(tok, "AS"):
-            body = tokens[i + 1:]
-            if len(body) >= 2 and body[-2].is_word("COMMENT") and body[-1].kind == STRING \
-                    and depths(body)[-2] == 0:
+            body = tokens[i + 1 :]
+            if (
+                len(body) >= 2
+                and body[-2].is_word("COMMENT")
+                and body[-1].kind == STRING
+                and depths(body)[-2] == 0
+            ):
                 comment = string_value(body[-1])
                 body = body[:-2]
             query = _text(body)
             break
         else:
             i = _next_stop(tokens, i + 1, stops, paren=True)
-    return CreateParts(kind, columns, projections, constraints, target, engine, security, refresh, comment, query)
+    return CreateParts(
+        kind, columns, projections, constraints, target, engine, security, refresh, comment, query
+    )
 
 
 def _next_stop(tokens: Sequence[Token], start: int, words: Sequence[str], *, paren: bool = False) -> int:
@@ -255,9 +267,9 @@ def _column_extras(tokens: Sequence[Token]) -> ColumnExtras:
     ttl = ""
     if ttl_at >= 0:
         end = _find_kw(tokens, "SETTINGS", "COLLATE", start=ttl_at + 1)
-        ttl = _text(tokens[ttl_at + 1:end if end >= 0 else len(tokens)])
+        ttl = _text(tokens[ttl_at + 1 : end if end >= 0 else len(tokens)])
     settings: Pairs = ()
     if settings_at >= 0 and settings_at + 1 < len(tokens) and tokens[settings_at + 1].text == "(":
         end = matching_paren(tokens, settings_at + 1)
-        settings = parse_settings(tokens[settings_at + 2:end])
+        settings = parse_settings(tokens[settings_at + 2 : end])
     return ColumnExtras(ttl=ttl, settings=settings)

@@ -16,18 +16,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from chmigrate.schema.createparse import ColumnExtras, parse_create, split_engine
+from chmigrate.schema.createparse import ColumnExtras, CreateParts, parse_create, split_engine
 from chmigrate.schema.objects import Column, Index, Projection, Schema, Table, View
 
-VIEW_ENGINES = {"View": "view", "MaterializedView": "materialized_view", "LiveView": "view",
-                "WindowView": "view", "Dictionary": "dictionary"}
+VIEW_ENGINES = {
+    "View": "view",
+    "MaterializedView": "materialized_view",
+    "LiveView": "view",
+    "WindowView": "view",
+    "Dictionary": "dictionary",
+}
 
 
 class QueryRunner(Protocol):
     """What inspect needs from a target: `chmigrate.targets.clickhouse.ClickHouse` fits."""
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None,
-              settings: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+    def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]: ...
 
 
 def sql_string(value: str) -> str:
@@ -81,17 +87,28 @@ def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozense
     caps = {str(r[0]): str(r[1]) for r in ch.query(_CAPABILITIES)}
     has_targets = "tables.target_table" in caps
     has_projections = "projections.query" in caps
-    table_rows = [r for r in ch.query(_tables_sql(database, has_targets))
-                  if str(r[0]) not in skip and not is_inner_table(str(r[0]))]
+    table_rows = [
+        r
+        for r in ch.query(_tables_sql(database, has_targets))
+        if str(r[0]) not in skip and not is_inner_table(str(r[0]))
+    ]
     columns: dict[str, list[Column]] = defaultdict(list)
     for r in ch.query(_columns_sql(database)):
-        columns[str(r[0])].append(Column(
-            name=str(r[1]), type=str(r[2]), default_kind=str(r[3]), default_expr=str(r[4]),
-            codec=str(r[5]), comment=str(r[6]),
-        ))
+        columns[str(r[0])].append(
+            Column(
+                name=str(r[1]),
+                type=str(r[2]),
+                default_kind=str(r[3]),
+                default_expr=str(r[4]),
+                codec=str(r[5]),
+                comment=str(r[6]),
+            )
+        )
     indices: dict[str, list[Index]] = defaultdict(list)
     for r in ch.query(_indices_sql(database)):
-        indices[str(r[0])].append(Index(name=str(r[1]), expr=str(r[2]), type=str(r[3]), granularity=int(r[4])))
+        indices[str(r[0])].append(
+            Index(name=str(r[1]), expr=str(r[2]), type=str(r[3]), granularity=int(r[4]))
+        )
     projections: dict[str, list[Projection]] | None = None
     if has_projections:
         projections = defaultdict(list)
@@ -104,9 +121,17 @@ def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozense
         if engine in VIEW_ENGINES:
             views.append(_view(row, columns.get(name, [])))
         else:
-            tables.append(_table(row, columns.get(name, []), indices.get(name, []),
-                                 None if projections is None else projections.get(name, [])))
-    return Schema(database=database, tables=tuple(tables), views=tuple(views), engine_version=caps.get("version", ""))
+            tables.append(
+                _table(
+                    row,
+                    columns.get(name, []),
+                    indices.get(name, []),
+                    None if projections is None else projections.get(name, []),
+                )
+            )
+    return Schema(
+        database=database, tables=tuple(tables), views=tuple(views), engine_version=caps.get("version", "")
+    )
 
 
 def _merge_extras(columns: Sequence[Column], extras: Mapping[str, ColumnExtras]) -> tuple[Column, ...]:
@@ -114,16 +139,44 @@ def _merge_extras(columns: Sequence[Column], extras: Mapping[str, ColumnExtras])
     for col in columns:
         extra = extras.get(col.name)
         if extra is not None:
-            col = Column(col.name, col.type, col.default_kind, col.default_expr, col.codec, extra.ttl,
-                         col.comment, extra.settings)
+            col = Column(
+                col.name,
+                col.type,
+                col.default_kind,
+                col.default_expr,
+                col.codec,
+                extra.ttl,
+                col.comment,
+                extra.settings,
+            )
         out.append(col)
     return tuple(out)
 
 
-def _table(row: Sequence[Any], columns: Sequence[Column], indices: Sequence[Index],
-           projections: Sequence[Projection] | None) -> Table:
+def _needs_parse(create_text: str, projections_known: bool) -> bool:
+    """Whether the column list may hold what only the CREATE text shows (a cheap test before tokenizing)."""
+    head = create_text[: max(create_text.rfind(") ENGINE = "), 0)] or create_text
+    words = (
+        ("TTL", "SETTINGS (", "CONSTRAINT")
+        if projections_known
+        else ("TTL", "SETTINGS (", "CONSTRAINT", "PROJECTION")
+    )
+    return any(w in head for w in words)
+
+
+def _table(
+    row: Sequence[Any],
+    columns: Sequence[Column],
+    indices: Sequence[Index],
+    projections: Sequence[Projection] | None,
+) -> Table:
     name, engine, engine_full = str(row[0]), str(row[1]), str(row[2])
-    create = parse_create(str(row[9]))
+    create_text = str(row[9])
+    create = (
+        parse_create(create_text)
+        if not engine_full or _needs_parse(create_text, projections is not None)
+        else CreateParts()
+    )
     parts = split_engine(engine_full or create.engine)
     return Table(
         name=name,

@@ -18,30 +18,99 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-IDENT, QIDENT, STRING, NUMBER, SYMBOL, COMMENT, SPACE = "ident", "qident", "string", "number", "symbol", "comment", "ws"
-
-_IDENT_RE = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
-_NUMBER_RE = re.compile(
-    r"0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+IDENT, QIDENT, STRING, NUMBER, SYMBOL, COMMENT, SPACE = (
+    "ident",
+    "qident",
+    "string",
+    "number",
+    "symbol",
+    "comment",
+    "ws",
 )
-_SPACE_RE = re.compile(r"\s+")
-_SYMBOLS = ("<=>", "->", "::", "||", "<=", ">=", "!=", "<>", "==")
+
 _PLAIN_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Words after which "(" opens a parenthesised operand rather than a call.
 _KEYWORDS = frozenset(
-    """AND OR NOT IN AS FROM SELECT WHERE BY ON USING JOIN THEN ELSE WHEN CASE END IS LIKE ILIKE BETWEEN
-    INTERVAL WITH HAVING LIMIT OFFSET UNION ALL DISTINCT ARRAY GLOBAL ANY PREWHERE QUALIFY SETTINGS
-    FORMAT TTL DELETE TO VOLUME DISK SET GROUP ORDER PARTITION PRIMARY KEY SAMPLE ENGINE VALUES
-    EXCEPT INTERSECT OVER WINDOW ROWS RANGE ASC DESC NULLS FIRST LAST""".split()
+    {
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "AS",
+        "FROM",
+        "SELECT",
+        "WHERE",
+        "BY",
+        "ON",
+        "USING",
+        "JOIN",
+        "THEN",
+        "ELSE",
+        "WHEN",
+        "CASE",
+        "END",
+        "IS",
+        "LIKE",
+        "ILIKE",
+        "BETWEEN",
+        "INTERVAL",
+        "WITH",
+        "HAVING",
+        "LIMIT",
+        "OFFSET",
+        "UNION",
+        "ALL",
+        "DISTINCT",
+        "ARRAY",
+        "GLOBAL",
+        "ANY",
+        "PREWHERE",
+        "QUALIFY",
+        "SETTINGS",
+        "FORMAT",
+        "TTL",
+        "DELETE",
+        "TO",
+        "VOLUME",
+        "DISK",
+        "SET",
+        "GROUP",
+        "ORDER",
+        "PARTITION",
+        "PRIMARY",
+        "KEY",
+        "SAMPLE",
+        "ENGINE",
+        "VALUES",
+        "EXCEPT",
+        "INTERSECT",
+        "OVER",
+        "WINDOW",
+        "ROWS",
+        "RANGE",
+        "ASC",
+        "DESC",
+        "NULLS",
+        "FIRST",
+        "LAST",
+    }
 )
 # Identifiers that must stay backquoted when they stand alone.
 _RESERVED = frozenset({"NULL", "TRUE", "FALSE", "INF", "NAN"}) | _KEYWORDS
 
 _INTERVAL_UNITS = {
-    "NANOSECOND": "Nanosecond", "MICROSECOND": "Microsecond", "MILLISECOND": "Millisecond",
-    "SECOND": "Second", "MINUTE": "Minute", "HOUR": "Hour", "DAY": "Day", "WEEK": "Week",
-    "MONTH": "Month", "QUARTER": "Quarter", "YEAR": "Year",
+    "NANOSECOND": "Nanosecond",
+    "MICROSECOND": "Microsecond",
+    "MILLISECOND": "Millisecond",
+    "SECOND": "Second",
+    "MINUTE": "Minute",
+    "HOUR": "Hour",
+    "DAY": "Day",
+    "WEEK": "Week",
+    "MONTH": "Month",
+    "QUARTER": "Quarter",
+    "YEAR": "Year",
 }
 
 
@@ -85,91 +154,48 @@ def unquote_ident(text: str) -> str:
     return "".join(out)
 
 
-def _scan_quoted(text: str, start: int) -> int:
-    """Index just past the quoted token starting at `start` (backslash and doubled-quote escapes)."""
-    quote = text[start]
-    i = start + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            if i + 1 < len(text) and text[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return len(text)
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+    |(?P<comment>--[^\n]*|\#![^\n]*|/\*.*?(?:\*/|\Z))
+    |(?P<string>'(?:[^'\\]|\\.|'')*(?:'|\Z))
+    |(?P<qident>`(?:[^`\\]|\\.|``)*(?:`|\Z)|"(?:[^"\\]|\\.|"")*(?:"|\Z))
+    |(?P<heredoc>\$(?P<tag>[A-Za-z_]*)\$.*?(?:\$(?P=tag)\$|\Z))
+    |(?P<number>0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+    |(?P<ident>[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)
+    |(?P<symbol><=>|->|::|\|\||<=|>=|!=|<>|==|.)
+    """,
+    re.S | re.X,
+)
+_KINDS = {
+    "ws": SPACE,
+    "comment": COMMENT,
+    "string": STRING,
+    "heredoc": STRING,
+    "qident": QIDENT,
+    "number": NUMBER,
+    "ident": IDENT,
+    "symbol": SYMBOL,
+}
 
 
 def tokenize(text: str, *, keep_space: bool = False) -> list[Token]:
     """Split SQL text into tokens; whitespace and comments are dropped unless `keep_space`."""
     tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            m = _SPACE_RE.match(text, i)
-            assert m is not None
+    last: Token | None = None  # last significant token
+    for m in _TOKEN_RE.finditer(text):
+        kind = _KINDS[m.lastgroup or "symbol"] if m.lastgroup != "tag" else STRING
+        value = m.group()
+        if kind in (SPACE, COMMENT):
             if keep_space:
-                tokens.append(Token(SPACE, m.group()))
-            i = m.end()
+                tokens.append(Token(kind, value))
             continue
-        if text.startswith("--", i) or ch == "#" and text.startswith("#!", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            if keep_space:
-                tokens.append(Token(COMMENT, text[i:j]))
-            i = j
-            continue
-        if text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            if keep_space:
-                tokens.append(Token(COMMENT, text[i:j]))
-            i = j
-            continue
-        if ch == "'":
-            j = _scan_quoted(text, i)
-            tokens.append(Token(STRING, text[i:j]))
-            i = j
-            continue
-        if ch in "`\"":
-            j = _scan_quoted(text, i)
-            tokens.append(Token(QIDENT, text[i:j]))
-            i = j
-            continue
-        if ch == "$":
-            m = re.match(r"\$([A-Za-z_]*)\$", text[i:])
-            if m:
-                end = text.find(m.group(), i + len(m.group()))
-                j = n if end < 0 else end + len(m.group())
-                tokens.append(Token(STRING, text[i:j]))
-                i = j
-                continue
-        prev = _last_significant(tokens)
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit() and not _ends_operand(prev)):
-            m = _NUMBER_RE.match(text, i)
-            assert m is not None
-            j = m.end()
-            # `t.1.2` style tuple access: a number never swallows a second dot.
-            tokens.append(Token(NUMBER, text[i:j]))
-            i = j
-            continue
-        m = _IDENT_RE.match(text, i)
-        if m:
-            tokens.append(Token(IDENT, m.group()))
-            i = m.end()
-            continue
-        for sym in _SYMBOLS:
-            if text.startswith(sym, i):
-                tokens.append(Token(SYMBOL, sym))
-                i += len(sym)
-                break
-        else:
-            tokens.append(Token(SYMBOL, ch))
-            i += 1
+        if kind == NUMBER and value[0] == "." and _ends_operand(last):
+            # `t.1`: tuple element access, not the number .1
+            tokens.append(Token(SYMBOL, "."))
+            value = value[1:]
+        last = Token(kind, value)
+        tokens.append(last)
     return tokens
 
 
@@ -191,6 +217,7 @@ def _ends_operand(tok: Token | None) -> bool:
 
 
 # -- structure helpers ----------------------------------------------------------------------------
+
 
 def depths(tokens: Sequence[Token]) -> list[int]:
     """Bracket depth before each token (parentheses, brackets and braces)."""
@@ -241,6 +268,7 @@ def find_top(tokens: Sequence[Token], *words: str, start: int = 0) -> int:
 
 # -- canonical text ---------------------------------------------------------------------------------
 
+
 def strip_qualifier(tokens: Sequence[Token], database: str) -> list[Token]:
     """Drop `database.` in front of a name (`db.t` -> `t`, `db.t.c` -> `t.c`); strings are untouched."""
     out: list[Token] = []
@@ -271,7 +299,11 @@ def _interval(tokens: list[Token]) -> list[Token]:
         tok = tokens[i]
         if tok.is_word("INTERVAL") and i + 1 < len(tokens):
             nxt = tokens[i + 1]
-            if nxt.kind == NUMBER and i + 2 < len(tokens) and tokens[i + 2].upper.rstrip("S") in _INTERVAL_UNITS:
+            if (
+                nxt.kind == NUMBER
+                and i + 2 < len(tokens)
+                and tokens[i + 2].upper.rstrip("S") in _INTERVAL_UNITS
+            ):
                 unit = _INTERVAL_UNITS[tokens[i + 2].upper.rstrip("S")]
                 out += [Token(IDENT, "toInterval" + unit), Token(SYMBOL, "("), nxt, Token(SYMBOL, ")")]
                 i += 3
@@ -280,8 +312,12 @@ def _interval(tokens: list[Token]) -> list[Token]:
                 m = re.fullmatch(r"'\s*(\d+)\s+([A-Za-z]+?)s?\s*'", nxt.text)
                 if m and m.group(2).upper() in _INTERVAL_UNITS:
                     unit = _INTERVAL_UNITS[m.group(2).upper()]
-                    out += [Token(IDENT, "toInterval" + unit), Token(SYMBOL, "("), Token(NUMBER, m.group(1)),
-                            Token(SYMBOL, ")")]
+                    out += [
+                        Token(IDENT, "toInterval" + unit),
+                        Token(SYMBOL, "("),
+                        Token(NUMBER, m.group(1)),
+                        Token(SYMBOL, ")"),
+                    ]
                     i += 2
                     continue
         out.append(tok)
@@ -338,7 +374,7 @@ def _string(text: str) -> str:
     while i < len(body):
         ch = body[i]
         if ch == "\\" and i + 1 < len(body):
-            out.append(body[i:i + 2])
+            out.append(body[i : i + 2])
             i += 2
             continue
         if ch == "'" and i + 1 < len(body) and body[i + 1] == "'":
@@ -382,8 +418,12 @@ def _space_between(a: Token, b: Token, brace: int) -> bool:
             return a.upper in _KEYWORDS
         return not (a.kind == QIDENT or a.kind == SYMBOL and a.text in (")", "]"))
     if b.kind == SYMBOL and b.text == "[":
-        return not (a.kind in (IDENT, QIDENT) and a.upper not in _KEYWORDS or a.kind == SYMBOL
-                    and a.text in (")", "]"))
+        return not (
+            a.kind in (IDENT, QIDENT)
+            and a.upper not in _KEYWORDS
+            or a.kind == SYMBOL
+            and a.text in (")", "]")
+        )
     return True
 
 
@@ -406,25 +446,86 @@ def _unary_minus(tokens: list[Token]) -> list[Token]:
     return out
 
 
+def _tuple_calls(tokens: list[Token]) -> list[Token]:
+    """`tuple(a, b)` -> `(a, b)` (26.x prints the former where 24.8 prints the latter)."""
+    out: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if (
+            tok.kind == IDENT
+            and tok.text == "tuple"
+            and i + 1 < len(tokens)
+            and tokens[i + 1].text == "("
+            and not (out and out[-1].kind == SYMBOL and out[-1].text == ".")
+        ):
+            end = matching_paren(tokens, i + 1)
+            if len(split_top(tokens[i + 2 : end])) >= 2:
+                i += 1  # drop the name, keep the parenthesised list
+                continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+_SEGMENT_WORDS = ("WHERE", "DELETE", "TO", "GROUP", "RECOMPRESS", "SET")
+
+
+def _unwrap(tokens: list[Token]) -> list[Token]:
+    """Drop parentheses around a whole operand: `(a * b)` -> `a * b`, never a tuple or a subquery."""
+    while (
+        len(tokens) >= 2
+        and tokens[0].kind == SYMBOL
+        and tokens[0].text == "("
+        and matching_paren(tokens, 0) == len(tokens) - 1
+        and len(split_top(tokens[1:-1])) == 1
+        and not tokens[1].is_word("SELECT", "WITH")
+    ):
+        tokens = tokens[1:-1]
+    return tokens
+
+
+def unwrap_elements(tokens: list[Token]) -> list[Token]:
+    """Unwrap each top-level list element, and the expression before a TTL clause word."""
+    parts = split_top(tokens)
+    if not parts:
+        return tokens
+    out: list[Token] = []
+    for n, part in enumerate(parts):
+        if n:
+            out.append(Token(SYMBOL, ","))
+        cut = find_top(part, *_SEGMENT_WORDS)
+        head, tail = (part, []) if cut <= 0 else (part[:cut], part[cut:])
+        out += _unwrap(head) + tail
+    return out
+
+
 def canonical_tokens(text: str, database: str | None = None) -> list[Token]:
     tokens = tokenize(text)
     if database:
         tokens = strip_qualifier(tokens, database)
-    tokens = _interval(tokens)
+    tokens = _tuple_calls(_interval(tokens))
     tokens = [
-        Token(NUMBER, _number(t.text)) if t.kind == NUMBER
-        else Token(STRING, _string(t.text)) if t.kind == STRING
+        Token(NUMBER, _number(t.text))
+        if t.kind == NUMBER
+        else Token(STRING, _string(t.text))
+        if t.kind == STRING
         else _ident(t)
         for t in tokens
     ]
     return _unary_minus(tokens)
 
 
-def canonical(text: str, database: str | None = None) -> str:
-    """The pure-Python canonical spelling of an expression, query or clause."""
+def canonical(text: str, database: str | None = None, *, unwrap: bool = False) -> str:
+    """The pure-Python canonical spelling of an expression, query or clause.
+
+    `unwrap` (for expressions, key lists and TTL clauses, not queries) also drops parentheses
+    around a whole list element, which some versions print and others do not.
+    """
     if not text:
         return ""
-    return join(canonical_tokens(text, database))
+    tokens = canonical_tokens(text, database)
+    return join(unwrap_elements(tokens) if unwrap else tokens)
 
 
 def strip_uuid_clauses(tokens: Sequence[Token]) -> list[Token]:
@@ -433,8 +534,11 @@ def strip_uuid_clauses(tokens: Sequence[Token]) -> list[Token]:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.is_word("UUID") and i + 1 < len(tokens) and tokens[i + 1].kind == STRING and (
-            not out or not (out[-1].kind == SYMBOL and out[-1].text in ("(", ","))
+        if (
+            tok.is_word("UUID")
+            and i + 1 < len(tokens)
+            and tokens[i + 1].kind == STRING
+            and (not out or not (out[-1].kind == SYMBOL and out[-1].text in ("(", ",")))
         ):
             if len(out) >= 2 and out[-1].is_word("INNER") and out[-2].is_word("TO"):
                 del out[-2:]

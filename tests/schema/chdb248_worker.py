@@ -2,9 +2,9 @@
 
 Protocol: one JSON request per stdin line, {"sql": "..."}; one JSON reply per stdout line,
 {"ok": true, "data": "<JSONCompact text>"} or {"ok": false, "error": "..."}.
-Each call runs in a forked child of this process (which imported chdb but never ran a query):
-chdb 2.1.1 can hang or crash on a DROP in a process that already dropped something
-(see /work/shared/CHDB-2.1.1.md). A start-up failure with code 722 is retried.
+Each call runs in a forked child of this process, which imports chdb itself: chdb 2.1.1 can hang
+or crash on a DROP in a process that already dropped something (see /work/shared/CHDB-2.1.1.md),
+and a child forked from a parent that imported chdb hangs. A start-up failure (code 722) is retried.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import os
 import shutil
 import sys
 
-import chdb  # type: ignore[import-not-found]
-
 
 def run_child(sql: str, path: str) -> dict[str, object]:
     try:
+        import chdb  # type: ignore[import-not-found]
+
         result = chdb.query(sql, "JSONCompact", path=path)
         return {"ok": True, "data": result.bytes().decode()}
     except Exception as exc:
@@ -26,10 +26,16 @@ def run_child(sql: str, path: str) -> dict[str, object]:
 
 
 def run(sql: str, path: str) -> dict[str, object]:
+    if os.environ.get("CHDB248_TRACE"):
+        sys.stderr.write("CALL " + sql[:300].replace("\n", " ") + "\n")
+        sys.stderr.flush()
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        # clickhouse-local reads a non-terminal stdin as data (e.g. for INSERT): give it nothing.
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
         reply = run_child(sql, path)
         with os.fdopen(write_fd, "w") as out:
             out.write(json.dumps(reply))

@@ -1,0 +1,84 @@
+"""Replay migration statements into a fresh scratch engine and inspect the result.
+
+Run as `python -m chmigrate.schema.replay`: reads a request as JSON on stdin and
+writes one JSON document on stdout. It runs in its own process because chDB
+allows one data directory per process, and the target may itself be an
+embedded chDB in the calling process.
+
+Request: {"database": "default", "exclude": [...], "settings": {...},
+          "files": [{"path": "...", "statements": [{"index": 1, "line": 3, "sql": "..."}]}]}
+Reply:   {"ok": true, "schema": {...}, "engine_version": "26.9.2.1"}
+      or {"ok": false, "error": {"path", "statement", "line", "message", "code"}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chmigrate.errors import DatabaseError
+from chmigrate.schema.inspect import inspect
+from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig, quote_ident
+
+
+def replay(ch: ClickHouse, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Run every statement of the request on `ch` in its database, then inspect that database."""
+    database = str(request["database"])
+    settings = dict(request.get("settings") or {})
+    if database != "default":
+        ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
+    ch.execute(f"USE {quote_ident(database)}")
+    for file in request["files"]:
+        for statement in file["statements"]:
+            try:
+                ch.execute(statement["sql"], settings=settings or None)
+            except DatabaseError as exc:
+                return {
+                    "ok": False,
+                    "error": {
+                        "path": file["path"],
+                        "statement": statement["index"],
+                        "line": statement["line"],
+                        "message": exc.message,
+                        "code": exc.code,
+                    },
+                }
+    schema = inspect(ch, database, exclude=request.get("exclude") or ())
+    return {"ok": True, "schema": schema.to_dict(), "engine_version": ch.server_version}
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read())
+    # The engine may write to fd 1; keep the real stdout for the reply alone.
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)
+    with tempfile.TemporaryDirectory(prefix="chmigrate-replay-") as tmp:
+        try:
+            ch = ClickHouse.connect(ClickHouseConfig(local_dir=Path(tmp) / "chdb"))
+            try:
+                reply = replay(ch, request)
+            finally:
+                ch.close()
+        except DatabaseError as exc:
+            reply = {
+                "ok": False,
+                "error": {
+                    "path": None,
+                    "statement": None,
+                    "line": None,
+                    "message": exc.message,
+                    "code": exc.code,
+                },
+            }
+    with os.fdopen(reply_fd, "w") as out:
+        out.write(json.dumps(reply))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
