@@ -241,11 +241,14 @@ class Ledger:
         for col, _ in COLUMNS:
             v = values[col]
             if col == "started_at":
-                exprs.append(f"fromUnixTimestamp64Milli(toInt64({int(float(started_at) * 1000)}), 'UTC')")
+                expr = f"fromUnixTimestamp64Milli(toInt64({int(float(started_at) * 1000)}), 'UTC')"
             elif isinstance(v, int):
-                exprs.append(str(int(v)))
+                expr = str(int(v))
             else:
-                exprs.append(quote_string(str(v)))
+                expr = quote_string(str(v))
+            # Aliased: two equal literals would otherwise share a column name, which 24.8 rejects under
+            # UNION ALL (code 352).
+            exprs.append(f"{expr} AS {quote_ident(col)}")
         self._deferred.append("SELECT " + ", ".join(exprs))
         if not defer:
             self.flush()
