@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from chmigrate.schema.objects import Constraint, Pairs, Projection
 from chmigrate.schema.tokens import (
@@ -95,6 +96,7 @@ def parse_settings(tokens: Sequence[Token]) -> Pairs:
     return tuple(pairs)
 
 
+@lru_cache(maxsize=4096)
 def split_engine(engine_full: str) -> EngineParts:
     """Split `system.tables.engine_full` (or an ENGINE clause) into name, args, TTL and SETTINGS."""
     tokens = tokenize(engine_full)

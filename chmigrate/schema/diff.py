@@ -2,11 +2,14 @@
 
 Changes belong to a closed set of kinds (`ChangeKind`). Each says which object
 (`db.table`, `db.table.column`, `db.table.index`), which attribute, what was
-expected and what was found, whether reconciling it loses data (`destructive`)
-and whether it cannot be done in place (`needs_rebuild`: engine, PARTITION BY,
-SAMPLE BY, PRIMARY KEY, an ORDER BY other than appending new columns,
-settings that are fixed at creation). Order is deterministic: objects by name,
-then a fixed order of checks within each object.
+expected and what was found, whether reconciling it is `destructive` (it drops a
+table, view or column that holds or serves data, changes a column's type, or
+replaces an MV's inner storage) and whether it cannot be done in place
+(`needs_rebuild`: engine, PARTITION BY, PRIMARY KEY, a new SAMPLE BY, an ORDER BY
+other than appending new columns, settings fixed at creation, a view's kind).
+Order is deterministic: tables by name, then views by name; within an object, a
+fixed order of checks (engine, keys, TTL, settings, comment, columns in desired
+order then extra ones, indices, projections, constraints).
 """
 
 from __future__ import annotations

@@ -10,8 +10,15 @@ SQL policy (documented for `chmigrate diff --format sql`):
   `-- needs rebuild:` comment, never as a statement;
 - ADD INDEX / ADD PROJECTION do not build the structure for existing parts: a comment names
   the MATERIALIZE statement to run when that is wanted;
+- TTL changes carry `SETTINGS materialize_ttl_after_modify = 0` (no rewrite of old parts);
+- a materialized view's query: `ALTER TABLE mv MODIFY QUERY` (24.8 and 26.x, with TO or an
+  inner engine); a plain view: `CREATE OR REPLACE VIEW`; an MV's TO target: `DROP VIEW` then
+  `CREATE MATERIALIZED VIEW` (an MV with TO stores nothing; rows inserted in between are not
+  rolled up); missing tables and views: CREATE from the desired definition;
+- MODIFY COLUMN restates the type where 24.8's grammar needs it (type, TTL, position);
 - the statements qualify object names with the target database but leave names inside
-  queries unqualified: run them with the target database as the current database.
+  queries unqualified: run them with the target database as the current database (over
+  HTTP: `settings={"database": db}`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ Statements run in `database` (a persistent Atomic database; chdb 2.1.1's `defaul
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,13 @@ from typing import Any
 
 from chmigrate.errors import DatabaseError
 
-PYTHON248 = Path("/tmp/venv248/bin/python")
+PYTHON248 = next(
+    (Path(c) for c in (os.environ.get("CHMIGRATE_TEST_CHDB248_PYTHON"),
+                       str(Path(__file__).resolve().parents[2] / ".venv-248" / "bin" / "python"),
+                       "/tmp/venv248/bin/python") if c and Path(c).exists()),
+    Path("/tmp/venv248/bin/python"),
+)
+NO_248 = "no chdb 2.1.1 interpreter: set CHMIGRATE_TEST_CHDB248_PYTHON or create .venv-248 (make test does)"
 WORKER = Path(__file__).with_name("chdb248_worker.py")
 _CODE = re.compile(r"Code: (\d+)\. (?:DB::Exception: )?(.*)", re.S)
 _DROPPY = re.compile(r"\s*(DROP|RENAME|EXCHANGE)\b", re.I)

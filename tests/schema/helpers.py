@@ -14,7 +14,8 @@ from chmigrate.targets.clickhouse import ClickHouse, quote_ident
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "clickhouse"
 FIXTURES = Path(__file__).with_name("fixtures")
-CORPUS = Path(os.environ.get("CHMIGRATE_CORPUS", "/work/shared/corpus/clickhouse"))
+_SHIPPED = Path(__file__).resolve().parents[1] / "data" / "corpus" / "clickhouse"  # copy of shared/corpus
+CORPUS = Path(os.environ.get("CHMIGRATE_CORPUS", _SHIPPED))
 
 
 class Executor(Protocol):

@@ -25,7 +25,7 @@ from tests.schema import engine248
 from tests.schema.helpers import CORPUS, corpus_migrations, corpus_sources
 
 pytestmark = [
-    pytest.mark.skipif(not engine248.available(), reason="chdb 2.1.1 not installed in /tmp/venv248"),
+    pytest.mark.skipif(not engine248.available(), reason=engine248.NO_248),
     pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="DDL corpus not available"),
     pytest.mark.slow,
 ]

@@ -269,7 +269,7 @@ def target248(tmp_path: Path) -> Iterator[engine248.Engine248]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not engine248.available(), reason="chdb 2.1.1 not installed in /tmp/venv248")
+@pytest.mark.skipif(not engine248.available(), reason=engine248.NO_248)
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_mutation_on_248(target248: engine248.Engine248, cache_dir: Path, mutation: Mutation) -> None:
     errors = [e for e in target248.run_script([*SEED_SQL, *mutation.sql]) if e]

@@ -61,9 +61,8 @@ def test_query_count_does_not_grow_with_tables(engine: ClickHouse, tmp_path: Pat
 
 @pytest.mark.slow
 def test_cached_diff_of_1000_tables(engine: ClickHouse, tmp_path: Path) -> None:
-    queries, elapsed = _queries(engine, 1000, tmp_path / "c1000")
+    queries, _ = _queries(engine, 1000, tmp_path / "c1000")  # timing lives in bench/, not here
     assert queries == 5
-    assert elapsed < 2.0, f"cached diff of 1,000 tables took {elapsed:.2f} s"
     # drift in 50 tables costs one more query (the formatting pass), not fifty
     for i in range(0, 1000, 20):
         engine.execute(f"ALTER TABLE t_{i:04d} MODIFY TTL toDateTime(event_time) + INTERVAL 30 MONTH")
