@@ -28,7 +28,7 @@ lint:
 	$(BIN)/mypy
 
 unit: $(VENV248)/bin/python
-	CHMIGRATE_TEST_CHDB248_PYTHON=$(VENV248)/bin/python $(BIN)/python -m pytest -q
+	CHMIGRATE_TEST_CHDB248_PYTHON=$(CURDIR)/$(VENV248)/bin/python $(BIN)/python -m pytest -q
 
 # chdb 2.1.1 embeds ClickHouse 24.8.4 (production's version). It lives in its own virtualenv and serves
 # the test HTTP endpoint; the server-facing tests (marker `server`) then run against it through the
