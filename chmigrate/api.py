@@ -172,7 +172,8 @@ def new(settings: Settings, name: str) -> Path:
     """Scaffold the next version's file in the migrations folder and return its path."""
     directory = settings.migrations_dir
     directory.mkdir(parents=True, exist_ok=True)
-    existing = discover(directory, settings.variables) if any(directory.glob("*.sql")) else ()
+    existing = (discover(directory, settings.variables, allow_gaps=settings.allow_version_gaps)
+                if any(directory.glob("*.sql")) else ())
     number = (existing[-1].number + 1) if existing else 1
     width = max([filenames.WIDTH] + [len(m.version) for m in existing])
     try:

@@ -39,6 +39,7 @@ class Settings:
     tls_ca_cert: str | None = None
     tls_client_cert: str | None = None
     tls_client_key: str | None = None
+    allow_version_gaps: bool = False
     variables: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 
@@ -65,6 +66,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "connect_timeout": ("CHMIGRATE_CONNECT_TIMEOUT", "float"),
     "query_timeout": ("CHMIGRATE_QUERY_TIMEOUT", "float"),
     "tls_verify": ("CHMIGRATE_TLS_VERIFY", "bool"),
+    "allow_version_gaps": ("CHMIGRATE_ALLOW_VERSION_GAPS", "bool"),
     "tls_ca_cert": ("CHMIGRATE_TLS_CA_CERT", "str"),
     "tls_client_cert": ("CHMIGRATE_TLS_CLIENT_CERT", "str"),
     "tls_client_key": ("CHMIGRATE_TLS_CLIENT_KEY", "str"),

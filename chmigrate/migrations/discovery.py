@@ -51,8 +51,10 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def discover(directory: Path, variables: Mapping[str, str] | None = None) -> tuple[Migration, ...]:
-    """Read every migration in `directory`, ordered by version."""
+def discover(directory: Path, variables: Mapping[str, str] | None = None, *,
+             allow_gaps: bool = False) -> tuple[Migration, ...]:
+    """Read every migration in `directory`, ordered by version. Versions must follow each other without a
+    gap (a missing number is usually a file lost in a merge) unless `allow_gaps`."""
     variables = variables or {}
     if not directory.exists():
         raise ConfigError("migrations_dir", f"{directory} does not exist",
@@ -69,7 +71,16 @@ def discover(directory: Path, variables: Mapping[str, str] | None = None) -> tup
             raise MigrationFileError(str(path), f"duplicate version {migration.version}: {other.path.name} "
                                      "has the same version")
         found[migration.number] = migration
-    return tuple(found[k] for k in sorted(found))
+    ordered = tuple(found[k] for k in sorted(found))
+    if not allow_gaps:
+        for before, after in zip(ordered, ordered[1:]):
+            if after.number != before.number + 1:
+                raise MigrationFileError(
+                    str(after.path), f"version gap: nothing between {before.filename} and {after.filename} "
+                    f"(expected version {before.number + 1})",
+                    hint="renumber the file, or set allow_version_gaps = true (CHMIGRATE_ALLOW_VERSION_GAPS=1)",
+                )
+    return ordered
 
 
 def load(path: Path, variables: Mapping[str, str]) -> Migration:

@@ -19,7 +19,7 @@ from chmigrate.targets.clickhouse import ClickHouse, use_database
 
 
 def load_migrations(settings: Settings) -> tuple[Migration, ...]:
-    return discover(settings.migrations_dir, settings.variables)
+    return discover(settings.migrations_dir, settings.variables, allow_gaps=settings.allow_version_gaps)
 
 
 def ledger_for(ch: ClickHouse, settings: Settings) -> Ledger:

@@ -151,3 +151,37 @@ def test_http_500_mid_run_stops_with_a_record(http_target: Target, project: Path
     s = json.loads(chmigrate("status", "--format", "json", cwd=project, env=env).out)
     states = [m["state"] for m in s["clickhouse"]["migrations"]]
     assert states[0] == "applied" and states[1] in ("failed", "dirty") and states[2] == "pending"
+
+
+def test_version_gap_is_refused_naming_the_file(project: Path) -> None:
+    (project / "clickhouse" / "0005_after_gap.sql").write_text("SELECT 1;")
+    r = chmigrate("up", cwd=project, env={"CHMIGRATE_ONLY": "clickhouse"})
+    assert r.code == 2
+    line = one_error_line(r)
+    assert "0005_after_gap.sql" in line and "expected version 4" in line
+    ok = chmigrate("up", cwd=project, env={"CHMIGRATE_ONLY": "clickhouse", "CHMIGRATE_ALLOW_VERSION_GAPS": "1"})
+    assert ok.code == 0, ok.all
+
+
+def test_postgres_refused_connection_is_exit_3_without_the_password(project: Path) -> None:
+    shutil.copytree(SEED.parent / "postgres", project / "postgres", ignore=shutil.ignore_patterns("__pycache__"))
+    url = f"postgresql://crawbl:pg-secret-991@127.0.0.1:{free_port()}/crawbl"
+    r = chmigrate("status", "--only", "postgres", "--postgres-url", url, cwd=project)
+    assert r.code == 3
+    line = one_error_line(r)
+    assert "PostgreSQL" in line and "refused" in line
+    assert "pg-secret-991" not in r.all
+
+
+def test_identifiers_with_quotes_backticks_and_non_ascii_are_quoted(target: Target, tmp_path: Path) -> None:
+    shutil.copytree(SEED, tmp_path / "clickhouse")
+    weird = "db `q'\"ü_" + target.database[-6:]
+    env = target.cli_env() | {"CHMIGRATE_DATABASE": weird, "CHMIGRATE_LEDGER_TABLE": "ledger-ü"}
+    r = chmigrate("up", cwd=tmp_path, env=env)
+    assert r.code == 0, r.all
+    s = json.loads(chmigrate("status", "--format", "json", cwd=tmp_path, env=env).out)
+    assert {m["state"] for m in s["clickhouse"]["migrations"]} == {"applied"}
+    with target.connect() as ch:
+        names = {n for (n,) in ch.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": weird})}
+        assert {"llm_usage", "llm_usage_daily", "llm_usage_daily_mv", "ledger-ü"} <= names
+        ch.execute("DROP DATABASE IF EXISTS " + "`" + weird.replace("\\", "\\\\").replace("`", "\\`") + "`")

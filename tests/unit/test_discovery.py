@@ -16,12 +16,21 @@ def write(d: Path, name: str, text: str | bytes) -> Path:
     return p
 
 
+def test_version_gap_is_an_error_unless_allowed(tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql", "SELECT 1;")
+    write(tmp_path, "0003_c.sql", "SELECT 3;")
+    with pytest.raises(MigrationFileError) as err:
+        discover(tmp_path)
+    assert "0003_c.sql" in str(err.value) and "expected version 2" in str(err.value)
+    assert [m.version for m in discover(tmp_path, allow_gaps=True)] == ["0001", "0003"]
+
+
 def test_orders_by_number_and_checksums_the_raw_file(tmp_path: Path) -> None:
     write(tmp_path, "10_later.sql", "SELECT 10;")
     raw = "CREATE TABLE t (x Int8) ENGINE = Memory;\n-- chmigrate:down\nDROP TABLE t;\n"
     write(tmp_path, "0002_first.sql", raw)
     write(tmp_path, "README.md", "not a migration")
-    ms = discover(tmp_path)
+    ms = discover(tmp_path, allow_gaps=True)
     assert [m.version for m in ms] == ["0002", "10"]
     assert ms[0].checksum == hashlib.sha256(raw.encode()).hexdigest()
     assert [s.sql for s in ms[0].up] == ["CREATE TABLE t (x Int8) ENGINE = Memory"]
