@@ -95,7 +95,7 @@ def bench_up(kind: str, count: int, url: str | None, password: str, rounds: int)
     o, b = statistics.median(ours), statistics.median(bare)
     print(f"up [{kind}] {count} migrations x 5 statements: chmigrate {o:.2f} s, bare loop {b:.2f} s, "
           f"ratio {o / b:.2f}x; requests sent per migration {statistics.median(reqs) / count:.2f} "
-          f"(5 statements + 2 ledger rows = 7; plus a few per run for the ledger/lock tables)")
+          f"(budget: 5 statements + 2)")
 
 
 def bench_startup() -> None:

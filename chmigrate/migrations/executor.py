@@ -1,11 +1,12 @@
 """Run planned steps against ClickHouse, recording each step in the ledger.
 
-Request budget on the happy path: per migration one ledger write (its `started`
-row, which also carries the previous migration's `applied` row) and its
-statements, plus one write at the end of the run. Around every statement whose
-repetition is not harmless (see `rerun`), a `progress` row is written before
-and after it, so that after a crash the next run knows whether that statement
-was sent.
+Request budget on the happy path: per migration at most one ledger write (its
+`started` row, which also carries the previous migration's `applied` row) and
+its statements, plus one write at the end of the run; migrations made only of
+statements that are harmless to repeat share one write per MAX_DEFER_SECONDS.
+Around every statement whose repetition is not harmless (see `rerun`), a
+`progress` row is written before and after it, so that after a crash the next
+run knows whether that statement was sent.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
                 reporter: Reporter | None = None) -> list[AppliedMigration]:
     reporter = reporter or NullReporter()
     done: list[AppliedMigration] = []
+    quiet = [rerunnable(step) for step in steps]
     try:
-        for step in steps:
-            done.append(apply_step(ch, ledger, step, reporter))
+        for i, step in enumerate(steps):
+            # The `applied` row may wait for the next write only when that write comes at once (the next
+            # migration records its start immediately) or when a crash before it would be harmless.
+            defer_applied = quiet[i] or i + 1 == len(steps) or not quiet[i + 1]
+            done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied))
     except BaseException:
         with contextlib.suppress(DatabaseError):  # keep the original error
             ledger.flush()
@@ -65,14 +70,25 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
     return done
 
 
-def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter) -> AppliedMigration:
+def rerunnable(step: Step) -> bool:
+    """A fresh migration whose every statement is harmless to repeat."""
+    return step.start == 1 and all(is_rerunnable(s.sql) for s in step.migration.up)
+
+
+def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *,
+               defer_applied: bool = True) -> AppliedMigration:
     m = step.migration
     n = len(m.up)
     began = time.time()
     completed = step.start - 1
     h = cumulative_hash(s.raw for s in m.up[:completed])
     subject = Subject(m.version, m.name, m.checksum, n)
-    ledger.record(subject, event="started", statement_index=completed, cumulative_hash=h, started_at=began)
+    # A fresh migration whose every statement is harmless to repeat needs no durable `started` mark: after a
+    # crash it is simply pending and runs again from its first statement. Its rows then ride with a later
+    # write (at most MAX_DEFER_SECONDS later), which keeps long runs of such migrations at about one request
+    # per statement.
+    ledger.record(subject, event="started", statement_index=completed, cumulative_hash=h, started_at=began,
+                  defer=rerunnable(step))
     reporter.migration_started(m, step.start)
     recorded = completed  # the last statement count the ledger knows to be done
     for stmt in m.up[completed:]:
@@ -109,7 +125,7 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter) -
     # Deferred: sent with the next migration's `started` row (or flushed at the end of the run). A crash
     # before it is sent leaves this version in flight with every statement done: the next run records it.
     ledger.record(subject, event="applied", statement_index=n, cumulative_hash=h, started_at=began,
-                  duration_ms=int(seconds * 1000), defer=True)
+                  duration_ms=int(seconds * 1000), defer=defer_applied)
     reporter.migration_done(m, seconds)
     return AppliedMigration(version=m.version, name=m.name, statements=n - step.start + 1,
                             duration_ms=int(seconds * 1000),

@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = tuple(n for n, _ in COLUMNS)
 
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+
+# Deferred rows wait at most this long: it bounds how much harmless work a crash can make the next run redo.
+MAX_DEFER_SECONDS = 2.0
 
 
 def cumulative_hash(statements: Iterable[str], start: str = EMPTY_HASH) -> str:
@@ -168,6 +172,8 @@ class Ledger:
         self.run_id = str(uuid.uuid4())
         self._seq = 0
         self._deferred: list[str] = []  # rows (SELECT lists) to send with the next write
+        self._deferred_since = 0.0
+        self.max_defer_seconds = MAX_DEFER_SECONDS
         self.host = socket.gethostname()
         self.os_user = _os_user()
         self._db_user = db_user
@@ -249,8 +255,10 @@ class Ledger:
             # Aliased: two equal literals would otherwise share a column name, which 24.8 rejects under
             # UNION ALL (code 352).
             exprs.append(f"{expr} AS {quote_ident(col)}")
+        if not self._deferred:
+            self._deferred_since = time.monotonic()
         self._deferred.append("SELECT " + ", ".join(exprs))
-        if not defer:
+        if not defer or time.monotonic() - self._deferred_since >= self.max_defer_seconds:
             self.flush()
 
     def flush(self) -> None:
