@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Literal
 
 from chmigrate import __version__
@@ -171,7 +172,7 @@ class Ledger:
         self.qualified = f"{quote_ident(database)}.{quote_ident(table)}"
         self.run_id = str(uuid.uuid4())
         self._seq = 0
-        self._deferred: list[str] = []  # rows (SELECT lists) to send with the next write
+        self._deferred: list[str] = []  # rows (VALUES tuples) to send with the next write
         self._deferred_since = 0.0
         self.max_defer_seconds = MAX_DEFER_SECONDS
         self.host = socket.gethostname()
@@ -243,21 +244,19 @@ class Ledger:
             "run_id": self.run_id, "seq": self._seq, "host": self.host, "os_user": self.os_user,
             "db_user": self._db_user, "chmigrate_version": __version__,
         }
-        exprs = []
+        literals = []
         for col, _ in COLUMNS:
             v = values[col]
-            if col == "started_at":
-                expr = f"fromUnixTimestamp64Milli(toInt64({int(float(started_at) * 1000)}), 'UTC')"
+            if col == "started_at":  # a plain literal keeps VALUES on ClickHouse's fast streaming parser
+                stamp = datetime.fromtimestamp(float(started_at), tz=timezone.utc)
+                literals.append(quote_string(stamp.strftime("%Y-%m-%d %H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"))
             elif isinstance(v, int):
-                expr = str(int(v))
+                literals.append(str(int(v)))
             else:
-                expr = quote_string(str(v))
-            # Aliased: two equal literals would otherwise share a column name, which 24.8 rejects under
-            # UNION ALL (code 352).
-            exprs.append(f"{expr} AS {quote_ident(col)}")
+                literals.append(quote_string(str(v)))
         if not self._deferred:
             self._deferred_since = time.monotonic()
-        self._deferred.append("SELECT " + ", ".join(exprs))
+        self._deferred.append("(" + ", ".join(literals) + ")")
         if not defer or time.monotonic() - self._deferred_since >= self.max_defer_seconds:
             self.flush()
 
@@ -268,7 +267,7 @@ class Ledger:
         rows, self._deferred = self._deferred, []
         # async_insert = 0 in the query itself: the row must be durable before the next statement is sent.
         sql = (f"INSERT INTO {self.qualified} ({', '.join(quote_ident(n) for n in _NAMES)})"
-               " SETTINGS async_insert = 0 " + " UNION ALL ".join(rows))
+               " SETTINGS async_insert = 0 VALUES " + ", ".join(rows))
         try:
             self.ch.execute(sql)
         except DatabaseError as exc:
