@@ -4,7 +4,6 @@ import functools
 import inspect
 import logging
 import os
-import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,6 +129,3 @@ def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], ter
 def _env_secrets() -> tuple[str, ...]:
     return tuple(v for v in (os.environ.get("CLICKHOUSE_PASSWORD"), os.environ.get("PGPASSWORD")) if v)
 
-
-def stdin_is_tty() -> bool:
-    return sys.stdin.isatty()
