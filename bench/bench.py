@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from chmigrate import api  # noqa: E402
 from chmigrate.migrations.discovery import discover  # noqa: E402
 from chmigrate.settings import load  # noqa: E402
-from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig, use_database  # noqa: E402
+from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig  # noqa: E402
 
 
 def write_migrations(d: Path, count: int, per: int = 5) -> None:
@@ -69,7 +69,7 @@ class CountingClickHouse:
 def run_bare(cfg: ClickHouseConfig, db: str, statements: list[str]) -> None:
     with ClickHouse.connect(cfg) as ch:
         ch.execute(f"CREATE DATABASE IF NOT EXISTS {db}")
-        use_database(ch, db)
+        ch.use_database(db)
         for sql in statements:
             ch.execute(sql)
 

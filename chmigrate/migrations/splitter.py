@@ -146,11 +146,8 @@ def split_segments(text: str) -> list[Segment]:
 
 def _segment(text: str, start: int, end: int) -> Segment:
     body = text[start:end]
-    code = strip_comments(body)
-    offset = len(code) - len(code.lstrip())
-    # Find the first code character's position in the original text to report its line.
-    first = _first_code_pos(body)
-    line = _line_of(text, start + (first if first is not None else offset))
+    first = _first_code_pos(body)  # the line reported is that of the statement's first code character
+    line = _line_of(text, start + (first or 0))
     return Segment(start=start, end=end, text=body, line=line)
 
 

@@ -15,7 +15,7 @@ from chmigrate.migrations.lock import LeaseLock, LockInfo, lease
 from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
 from chmigrate.results import PlannedStatement, TargetPlan, TargetStatus, TargetUpResult
 from chmigrate.settings import Settings
-from chmigrate.targets.clickhouse import ClickHouse, use_database
+from chmigrate.targets.clickhouse import ClickHouse
 
 
 def load_migrations(settings: Settings) -> tuple[Migration, ...]:
@@ -92,7 +92,7 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
                               error=f"accepted edit; previous checksum {states[m.version].checksum}")
                 notes.append(f"accepted the edited file of {m.version} (previous checksum "
                              f"{states[m.version].checksum[:12]})")
-            use_database(ch, ledger.database)
+            ch.use_database(ledger.database)
             applied = apply_steps(ch, ledger, steps, reporter)
             return TargetUpResult("clickhouse", ch.label, ch.embedded, tuple(applied), notes=tuple(notes))
 
@@ -120,7 +120,7 @@ def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Report
                 notes = tuple(f"{m.filename} down statement {s.index}: {s.sql}" for m in steps
                               for s in (m.down or ()))
                 return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True, notes=notes)
-            use_database(ch, ledger.database)
+            ch.use_database(ledger.database)
             done = tuple(run_down(ch, ledger, m, reporter) for m in steps)
             return TargetUpResult("clickhouse", ch.label, ch.embedded, done)
 

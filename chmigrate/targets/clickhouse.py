@@ -253,6 +253,10 @@ class ClickHouse:
             self._client.insert(table, [list(r) for r in rows], column_names=list(columns), database=database,
                                 settings=dict(settings) if settings else None)
 
+    def use_database(self, database: str) -> None:
+        """Make `database` the current database of every later statement on this connection."""
+        self._client.database = database
+
     @property
     def server_version(self) -> str:
         return str(self._client.server_version)
@@ -299,7 +303,3 @@ def quote_ident(name: str) -> str:
 def quote_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-
-def use_database(ch: ClickHouse, database: str) -> None:
-    """Make `database` the current database of every later statement on this connection."""
-    ch._client.database = database

@@ -93,9 +93,7 @@ def test_seed_deployed_by_hand_then_diff_and_baseline(target: Target, tmp_path: 
     env = target.cli_env() | {"CHMIGRATE_MIGRATIONS_DIR": str(SEED)}
     with target.connect() as ch:  # pasted into the server by a person, not through chmigrate
         ch.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
-        from chmigrate.targets.clickhouse import use_database
-
-        use_database(ch, target.database)
+        ch.use_database(target.database)
         for m in discover(SEED):
             for s in m.up:
                 ch.execute(s.sql)
@@ -117,9 +115,7 @@ def test_baseline_refuses_a_hand_made_difference(target: Target, tmp_path: Path)
     env = target.cli_env() | {"CHMIGRATE_MIGRATIONS_DIR": str(mig)}
     with target.connect() as ch:
         ch.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
-        from chmigrate.targets.clickhouse import use_database
-
-        use_database(ch, target.database)
+        ch.use_database(target.database)
         for m in discover(mig):
             for s in m.up:
                 ch.execute(s.sql.replace("TTL day + INTERVAL 25 MONTH", "TTL day + INTERVAL 24 MONTH"))
