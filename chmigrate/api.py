@@ -164,7 +164,7 @@ def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolle
 
 
 def unlock(settings: Settings) -> list[str]:
-    """Release a stale ClickHouse lease left by a crashed run."""
+    """Release a stale ClickHouse lock (KeeperMap claim or lease) left by a crashed run."""
     return ch_ops.unlock(settings)
 
 

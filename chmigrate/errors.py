@@ -101,6 +101,10 @@ class LockTimeout(DatabaseError):
     """Another chmigrate run holds the migration lock."""
 
 
+class LockLost(DatabaseError):
+    """This run's lock expired or was taken over; it stops before its next statement."""
+
+
 class StateError(ChmigrateError):
     """The ledger forbids the operation: dirty, changed or unknown history.
 

@@ -17,6 +17,7 @@ from typing import Any
 from chmigrate.errors import ConfigError
 
 ENGINES = ("clickhouse", "postgres")
+LOCK_KINDS = ("auto", "keeper", "lease")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Settings:
     postgres_dir: Path = Path("postgres")
     only: tuple[str, ...] = ENGINES
     lock_timeout: float = 60.0
+    lock: str = "auto"  # "auto" (KeeperMap where the server has Keeper, else a lease) | "keeper" | "lease"
     connect_timeout: float = 10.0
     query_timeout: float = 300.0
     tls_verify: bool = True
@@ -63,6 +65,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "postgres_dir": ("CHMIGRATE_POSTGRES_DIR", "path"),
     "only": ("CHMIGRATE_ONLY", "only"),
     "lock_timeout": ("CHMIGRATE_LOCK_TIMEOUT", "float"),
+    "lock": ("CHMIGRATE_LOCK", "lock"),
     "connect_timeout": ("CHMIGRATE_CONNECT_TIMEOUT", "float"),
     "query_timeout": ("CHMIGRATE_QUERY_TIMEOUT", "float"),
     "tls_verify": ("CHMIGRATE_TLS_VERIFY", "bool"),
@@ -161,6 +164,11 @@ def _coerce(name: str, value: Any, kind: str, source: str) -> Any:
             if v in ("0", "false", "no", "off"):
                 return False
             raise ValueError("expected true or false")
+        if kind == "lock":
+            v = str(value).strip().lower()
+            if v not in LOCK_KINDS:
+                raise ValueError(f"expected one of {', '.join(LOCK_KINDS)}")
+            return v
         if kind == "only":
             items = value if isinstance(value, (list, tuple)) else str(value).split(",")
             out = tuple(str(i).strip().lower() for i in items if str(i).strip())

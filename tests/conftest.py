@@ -33,6 +33,7 @@ class Target:
     password: str = ""
     endpoint: Any = None
     env: dict[str, str] = field(default_factory=dict)
+    keeper: bool = False  # the server can hold KeeperMap tables (so `up` takes the linearizable Keeper lock)
 
     def settings(self, migrations_dir: Path = SEED, **flags: Any) -> Settings:
         base: dict[str, Any] = {"migrations_dir": migrations_dir, "only": "clickhouse", "database": self.database}
@@ -102,9 +103,12 @@ def _make_target(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> I
             from tests.support.endpoint import Endpoint
 
             control = Endpoint(TEST_URL or "", tmp_path)
-        t = Target("http", tmp_path, db, url=TEST_URL, password=TEST_PASSWORD, endpoint=control)
+        keeper = (bool(control.info()["keeper"]) if control
+                  else os.environ.get("CHMIGRATE_TEST_CLICKHOUSE_KEEPER") == "1")
+        t = Target("http", tmp_path, db, url=TEST_URL, password=TEST_PASSWORD, endpoint=control, keeper=keeper)
     else:
-        t = Target("http", tmp_path, db, url=ep.url, password="s3cret-test-pw", endpoint=ep)
+        t = Target("http", tmp_path, db, url=ep.url, password="s3cret-test-pw", endpoint=ep,
+                   keeper=bool(ep.info()["keeper"]))
     yield t
     try:
         with t.connect() as ch:

@@ -1,4 +1,4 @@
-"""`chmigrate unlock`: release a stale lease left by a crashed run."""
+"""`chmigrate unlock`: release a stale lock left by a crashed run."""
 
 from chmigrate import api
 from chmigrate.cli.app import app
@@ -8,8 +8,8 @@ from chmigrate.errors import EXIT_OK
 
 @command(app, "unlock")
 def unlock(ctx: Context) -> int:
-    """Release the ClickHouse lease lock of a run that crashed (leases also expire by themselves)."""
+    """Release the ClickHouse lock (KeeperMap claim or lease) of a crashed run; both also expire."""
     released = api.unlock(ctx.settings)
-    for line in released or ["no lease held: nothing to release"]:
+    for line in released or ["no lock held: nothing to release"]:
         ctx.term.line(line)
     return EXIT_OK

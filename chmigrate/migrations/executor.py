@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from chmigrate.errors import ConnectionFailed, DatabaseError, StatementFailed
@@ -52,7 +52,9 @@ class NullReporter:
 
 
 def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
-                reporter: Reporter | None = None) -> list[AppliedMigration]:
+                reporter: Reporter | None = None, check: Callable[[], None] = lambda: None,
+                ) -> list[AppliedMigration]:
+    """Apply steps in order; `check` runs before each statement and raises when the run lock was lost."""
     reporter = reporter or NullReporter()
     done: list[AppliedMigration] = []
     quiet = [rerunnable(step) for step in steps]
@@ -61,7 +63,7 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
             # The `applied` row may wait for the next write only when that write comes at once (the next
             # migration records its start immediately) or when a crash before it would be harmless.
             defer_applied = quiet[i] or i + 1 == len(steps) or not quiet[i + 1]
-            done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied))
+            done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied, check=check))
     except BaseException:
         with contextlib.suppress(DatabaseError):  # keep the original error
             ledger.flush()
@@ -76,7 +78,7 @@ def rerunnable(step: Step) -> bool:
 
 
 def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *,
-               defer_applied: bool = True) -> AppliedMigration:
+               defer_applied: bool = True, check: Callable[[], None] = lambda: None) -> AppliedMigration:
     m = step.migration
     n = len(m.up)
     began = time.time()
@@ -97,6 +99,7 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
             # Mark the point before a statement whose repetition would do harm.
             ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
             recorded = completed
+        check()
         reporter.statement_started(m, stmt)
         t0 = time.perf_counter()
         try:
@@ -132,7 +135,8 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
                             resumed_from=step.start if step.start > 1 else None)
 
 
-def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | None = None) -> AppliedMigration:
+def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | None = None,
+             check: Callable[[], None] = lambda: None) -> AppliedMigration:
     """Run one version's down part, recording each statement (down runs are rare: no request budget)."""
     reporter = reporter or NullReporter()
     statements = m.down or ()
@@ -143,6 +147,7 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
     ledger.record(subject, event="down_started", statement_index=0, cumulative_hash=h, started_at=began)
     reporter.migration_started(m, 1)
     for stmt in statements:
+        check()
         reporter.statement_started(m, stmt)
         t0 = time.perf_counter()
         try:

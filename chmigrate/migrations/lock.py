@@ -5,6 +5,8 @@ Which lock guards a run, strongest first:
   the lock (linearizable); a second run waits for the directory up to the lock timeout;
 - a Postgres server given by URL: its advisory lock covers both databases (linearizable), see
   chmigrate.targets.postgres;
+- a ClickHouse server with Keeper: a claim in a KeeperMap table, changed by compare-and-set in Keeper
+  (linearizable), see chmigrate.migrations.keeper_lock;
 - otherwise a lease in an ordinary ClickHouse table, renewed by a heartbeat (best-effort: two runs can
   both believe they hold it only if a claim takes longer than the settle delay to become visible, or
   a holder stalls past the lease without noticing). A crashed holder's lease expires; `chmigrate unlock`
@@ -16,11 +18,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from chmigrate.errors import DatabaseError, LockTimeout
+from chmigrate.errors import DatabaseError, LockLost, LockTimeout
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 
 LEASE_SECONDS = 30.0
@@ -29,9 +31,11 @@ SETTLE_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class LockInfo:
-    kind: str  # "embedded-directory" | "postgres-advisory" | "lease"
+    kind: str  # "embedded-directory" | "postgres-advisory" | "keeper-map" | "lease"
     guarantee: str  # "linearizable" | "best-effort"
     waited_seconds: float = 0.0
+    reason: str = ""  # why a weaker lock was chosen
+    check: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -114,14 +118,24 @@ class LeaseLock:
 
     def _start_heartbeat(self) -> None:
         def beat() -> None:
+            renewed = time.monotonic()
             while not self._stop.wait(self.lease / 3):
                 try:
                     self._write("renew")
+                    renewed = time.monotonic()
                 except DatabaseError:
-                    self.lost = True
+                    if time.monotonic() - renewed >= self.lease:  # the lease has run out: others may take it
+                        self.lost = True
+                        return
 
         self._thread = threading.Thread(target=beat, name="chmigrate-lease", daemon=True)
         self._thread.start()
+
+    def check(self) -> None:
+        """Raise LockLost once renewals failed for a whole lease (called before each statement)."""
+        if self.lost:
+            raise LockLost(f"lost the migration lease on {self.database}: not renewed for {self.lease:g} s",
+                           hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`")
 
     def release(self) -> None:
         self._stop.set()
@@ -147,10 +161,10 @@ class LeaseLock:
 
 
 @contextmanager
-def lease(ch: ClickHouse, database: str, table: str, timeout: float) -> Iterator[LockInfo]:
+def lease(ch: ClickHouse, database: str, table: str, timeout: float, *, reason: str = "") -> Iterator[LockInfo]:
     lock = LeaseLock(ch, database, table)
     waited = lock.acquire(timeout)
     try:
-        yield LockInfo("lease", "best-effort", waited)
+        yield LockInfo("lease", "best-effort", waited, reason=reason, check=lock.check)
     finally:
         lock.release()

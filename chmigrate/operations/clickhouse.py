@@ -7,9 +7,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Literal
 
 from chmigrate.connect import clickhouse_database, open_clickhouse
-from chmigrate.errors import StateError
+from chmigrate.errors import DatabaseError, StateError
 from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
+from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable, keeper
 from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.lock import LeaseLock, LockInfo, lease
 from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
@@ -34,8 +35,19 @@ def run_lock(ch: ClickHouse, settings: Settings, *, covered: bool) -> Iterator[L
     elif covered:
         yield LockInfo("postgres-advisory", "linearizable")
     else:
-        with lease(ch, clickhouse_database(settings), settings.ledger_table + "_lock",
-                   settings.lock_timeout) as info:
+        db, reason = clickhouse_database(settings), ""
+        if settings.lock != "lease":
+            try:
+                with keeper(ch, db, settings.ledger_table + "_keeper_lock", settings.lock_timeout) as info:
+                    yield info
+                return
+            except KeeperUnavailable as exc:
+                if settings.lock == "keeper":
+                    raise DatabaseError(f"lock = keeper, but {ch.label} cannot hold a KeeperMap table: {exc}",
+                                        hint="configure <zookeeper> and <keeper_map_path_prefix> on the server, "
+                                        "or set CHMIGRATE_LOCK=auto") from None
+                reason = f"no KeeperMap on this server: {exc}"
+        with lease(ch, db, settings.ledger_table + "_lock", settings.lock_timeout, reason=reason) as info:
             yield info
 
 
@@ -62,7 +74,8 @@ def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection
 
 def _lock_note(info: LockInfo) -> str:
     waited = f", waited {info.waited_seconds:.1f} s" if info.waited_seconds >= 0.5 else ""
-    return f"lock: {info.kind} ({info.guarantee}{waited})"
+    reason = f"; {info.reason.rstrip('.')}" if info.reason else ""
+    return f"lock: {info.kind} ({info.guarantee}{waited}{reason})"
 
 
 def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
@@ -93,7 +106,7 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
                 notes.append(f"accepted the edited file of {m.version} (previous checksum "
                              f"{states[m.version].checksum[:12]})")
             ch.use_database(ledger.database)
-            applied = apply_steps(ch, ledger, steps, reporter)
+            applied = apply_steps(ch, ledger, steps, reporter, check=info.check)
             return TargetUpResult("clickhouse", ch.label, ch.embedded, tuple(applied), notes=tuple(notes))
 
 
@@ -114,14 +127,14 @@ def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Report
             nullcontext(LockInfo("none", "read-only")) if dry_run
             else run_lock(ch, settings, covered=lock_covered)
         )
-        with guard:
+        with guard as info:
             steps = plan_down(migrations, ledger.states(), to=to)
             if dry_run:
                 notes = tuple(f"{m.filename} down statement {s.index}: {s.sql}" for m in steps
                               for s in (m.down or ()))
                 return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True, notes=notes)
             ch.use_database(ledger.database)
-            done = tuple(run_down(ch, ledger, m, reporter) for m in steps)
+            done = tuple(run_down(ch, ledger, m, reporter, check=info.check) for m in steps)
             return TargetUpResult("clickhouse", ch.label, ch.embedded, done)
 
 
@@ -150,11 +163,16 @@ def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolle
 
 
 def unlock(settings: Settings) -> list[str]:
-    """Release stale lease claims. Embedded and Postgres-advisory locks release themselves."""
+    """Release stale claims of the KeeperMap lock and the lease. Embedded and Postgres-advisory locks release
+    themselves."""
     with open_clickhouse(settings) as ch:
         if ch.embedded:
             return []
-        lock = LeaseLock(ch, clickhouse_database(settings), settings.ledger_table + "_lock")
-        return [f"released the lease of {c.holder} on {c.host} (claimed {c.claimed_at} UTC)"
-                for c in lock.break_all()]
+        db = clickhouse_database(settings)
+        keeper_claims = KeeperLock(ch, db, settings.ledger_table + "_keeper_lock").break_claim()
+        lease_claims = LeaseLock(ch, db, settings.ledger_table + "_lock").break_all()
+        return ([f"released the KeeperMap lock of {c.holder} on {c.host} (claimed {c.claimed_at} UTC)"
+                 for c in keeper_claims]
+                + [f"released the lease of {c.holder} on {c.host} (claimed {c.claimed_at} UTC)"
+                   for c in lease_claims])
 

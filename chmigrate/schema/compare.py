@@ -25,7 +25,7 @@ DEFAULT_LEDGER = "chmigrate_ledger"
 
 def ledger_tables(ledger: str = DEFAULT_LEDGER) -> frozenset[str]:
     """chmigrate's own tables in the target database: the ledger and its lock."""
-    return frozenset({ledger, f"{ledger}_lock"})
+    return frozenset({ledger, f"{ledger}_lock", f"{ledger}_keeper_lock"})
 
 
 @dataclass(frozen=True)

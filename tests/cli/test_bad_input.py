@@ -99,6 +99,8 @@ def test_bad_setting_names_it(project: Path) -> None:
     assert r.code == 2 and "CHMIGRATE_ONLY" in one_error_line(r)
     r = chmigrate("up", cwd=project, env={"CHMIGRATE_LOCK_TIMEOUT": "soon"})
     assert r.code == 2 and "CHMIGRATE_LOCK_TIMEOUT" in one_error_line(r)
+    r = chmigrate("up", cwd=project, env={"CHMIGRATE_LOCK": "zookeeper"})
+    assert r.code == 2 and "CHMIGRATE_LOCK" in one_error_line(r) and "auto, keeper, lease" in one_error_line(r)
     r = chmigrate("up", "--password-file", str(project / "missing.txt"), cwd=project,
                   env={"CHMIGRATE_ONLY": "clickhouse"})
     assert r.code == 2 and "password_file" in one_error_line(r)

@@ -157,6 +157,9 @@ def test_five_concurrent_ups_apply_each_statement_once(target: Target, tmp_path:
     assert all(c == 0 for c in codes), results
     appliers = [out for c, out, _ in results if "applied" in out and "nothing to apply" not in out]
     assert len(appliers) == 1, results
+    if target.url:  # the lock that kept them apart: Keeper's where the server has one, else the labelled lease
+        lock = "lock: keeper-map (linearizable" if target.keeper else "lock: lease (best-effort"
+        assert all(lock in err for _, _, err in results), results
     effects = _effects(target)
     assert len(effects) == 2 * (count - 1) and all(n == 1 for n in effects.values())
     assert _applied_versions(target, tmp_path, env) == set(range(1, count + 1))

@@ -4,7 +4,9 @@ It serves the part of the ClickHouse HTTP interface that clickhouse-connect's HT
 ClickHouse 24.8 server does it, and runs every query on chDB:
 
 - chdb >= 3 (ClickHouse 25/26): in process, one fresh chDB connection (so fresh settings and current
-  database) per request on the data directory, calls serialised with a lock;
+  database) per request on the data directory, calls serialised with a lock; the engine starts with a
+  config file that enables KeeperMap tables on ClickHouse's in-memory test Keeper (`<zookeeper>
+  <implementation>testkeeper`), whose contents live as long as the endpoint process;
 - chdb 2.x (ClickHouse 24.8, see shared/CHDB-2.1.1.md): every call in a forked child of a helper process
   that loaded the library without running a query; settings, query parameters and the database are
   prefixed to the call (`USE db; SET a = 'v'; SET param_x = 'v'; <query>`) and the files in which
@@ -647,6 +649,10 @@ class InProcessEngine:
         self._path = str(path)
         self._workdir = workdir
         self._lock = threading.Lock()
+        config = workdir / "keeper.xml"
+        config.write_text(_KEEPER_XML)
+        self._path += f"?config-file={config}"
+        self.keeper = True
         self._keeper: Any = self._session_cls(self._path)  # keeps the engine open between calls
         self.version = self._keeper.query("SELECT version()", "TabSeparated").bytes().decode().strip()
         self.defaults = _parse_defaults(self._keeper.query(_DEFAULTS_SQL, "TabSeparated").bytes())
@@ -702,6 +708,8 @@ class InProcessEngine:
 
 
 _CONFIG_XML = "<clickhouse>\n    <default_database>_local</default_database>\n</clickhouse>\n"
+_KEEPER_XML = ("<clickhouse>\n    <keeper_map_path_prefix>/keeper_map_tables</keeper_map_path_prefix>\n"
+               "    <zookeeper><implementation>testkeeper</implementation></zookeeper>\n</clickhouse>\n")
 _STATS_MARK = "__chmigrate_endpoint_stats__"
 _STATS_SQL = (f"SELECT '{_STATS_MARK}', sumIf(value, event = 'InsertedRows'), "
               "sumIf(value, event = 'InsertedBytes') FROM system.events FORMAT TabSeparated")
@@ -807,6 +815,8 @@ class ForkingEngine:
     """chdb 2.x (ClickHouse 24.8): each call in a forked child of a helper process (see module doc)."""
 
     RETRIES_722 = 5
+
+    keeper = False  # each call is a fresh clickhouse-local: an in-memory Keeper would not outlive it
 
     def __init__(self, path: Path, workdir: Path, call_timeout: float) -> None:
         self._path = path
@@ -1222,7 +1232,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._json(200, {"ok": True})
             elif path == "/_endpoint/info" and self.command == "GET":
                 self._json(200, {"version": state.engine.version, "engine": state.engine.label,
-                                 "pid": os.getpid()})
+                                 "pid": os.getpid(), "keeper": bool(getattr(state.engine, "keeper", False))})
             else:
                 self._json(404, {"error": f"no control handle {self.command} {path}"})
         except (ValueError, TypeError) as exc:
