@@ -77,10 +77,12 @@ class KeeperLock:
             if exc.code is None:
                 raise
             raise KeeperUnavailable(exc.message) from None
+        if self.ch.query(f"SELECT count() FROM {self.table} WHERE name = {{k:String}}", {"k": KEY})[0][0]:
+            return
         try:
             self.ch.execute(f"INSERT INTO {self.table} (name) VALUES ({quote_string(KEY)})", settings=STRICT)
         except DatabaseError as exc:
-            if exc.code != KEEPER_EXCEPTION:  # KEEPER_EXCEPTION: the key exists already
+            if exc.code != KEEPER_EXCEPTION:  # KEEPER_EXCEPTION: another run created the key first
                 raise
 
     def current(self) -> Claim | None:
