@@ -1,11 +1,13 @@
 """chmigrate performance figures (not a test): prints numbers and ratios.
 
-    .venv/bin/python bench/bench.py [--only up,startup,diff] [--migrations 200] [--tables 1000]
+    .venv/bin/python bench/bench.py [--only up,startup,diff,lock] [--migrations 200] [--tables 1000]
 
 - up: 200 migrations x 5 statements through `chmigrate up` vs a bare clickhouse-connect loop sending the
   same statements (ratio, requests per migration), embedded and over loopback HTTP (the test endpoint);
 - startup: `chmigrate --help` and `chmigrate status` wall time;
-- diff: inspect + diff of a database with 1,000 tables, first run and cached, with the number of queries.
+- diff: inspect + diff of a database with 1,000 tables, first run and cached, with the number of queries;
+- lock: taking and releasing the run lock over HTTP, KeeperMap claim vs lease (the endpoint runs the
+  in-memory test Keeper, so Keeper's own latency is not in the figure).
 """
 
 from __future__ import annotations
@@ -98,6 +100,27 @@ def bench_up(kind: str, count: int, url: str | None, password: str, rounds: int)
           f"(budget: 5 statements + 2)")
 
 
+def bench_lock(url: str, password: str, rounds: int = 20) -> None:
+    from chmigrate.migrations.keeper_lock import KeeperLock
+    from chmigrate.migrations.lock import LeaseLock
+
+    db = "bench_" + uuid.uuid4().hex[:8]
+    with ClickHouse.connect(ClickHouseConfig(url=url, password=password)) as ch:
+        for name, make in (("keeper-map", lambda: KeeperLock(ch, db, "chmigrate_ledger_keeper_lock")),
+                           ("lease", lambda: LeaseLock(ch, db, "chmigrate_ledger_lock"))):
+            times, reqs = [], []
+            for _ in range(rounds):
+                lock, before = make(), ch.requests
+                t0 = time.perf_counter()
+                lock.acquire(timeout=10)
+                lock.release()
+                times.append(time.perf_counter() - t0)
+                reqs.append(ch.requests - before)
+            print(f"lock [{name}] acquire + release over HTTP: median {statistics.median(times) * 1000:.0f} ms, "
+                  f"{statistics.median(reqs):.0f} requests")
+        ch.execute(f"DROP DATABASE IF EXISTS {db}")
+
+
 def bench_startup() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -116,14 +139,14 @@ def bench_startup() -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="up,startup,diff")
+    ap.add_argument("--only", default="up,startup,diff,lock")
     ap.add_argument("--migrations", type=int, default=200)
     ap.add_argument("--tables", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     parts = set(args.only.split(","))
     endpoint = None
-    if parts & {"up", "diff"}:
+    if parts & {"up", "diff", "lock"}:
         from tests.support.endpoint import start_endpoint
 
         endpoint = start_endpoint(Path(tempfile.mkdtemp()) / "data", password="bench-pw", python=sys.executable)
@@ -132,6 +155,9 @@ def main() -> int:
             bench_up("embedded", args.migrations, None, "", args.rounds)
             assert endpoint is not None
             bench_up("http endpoint", args.migrations, endpoint.url, "bench-pw", args.rounds)
+        if "lock" in parts:
+            assert endpoint is not None
+            bench_lock(endpoint.url, "bench-pw")
         if "startup" in parts:
             bench_startup()
         if "diff" in parts:
