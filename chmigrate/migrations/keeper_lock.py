@@ -19,14 +19,11 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from chmigrate.errors import ConnectionFailed, DatabaseError, LockLost, LockTimeout
-from chmigrate.migrations.lock import LEASE_SECONDS, Claim, LockInfo
+from chmigrate.errors import ConnectionFailed, DatabaseError
+from chmigrate.migrations.lock import LEASE_SECONDS, Claim, Heartbeat, held_elsewhere
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 
 KEY = "run"
@@ -57,9 +54,9 @@ class KeeperLock:
         self.path = keeper_path(database, table)
         self.lease = lease
         self.holder = str(uuid.uuid4())
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lost: str | None = None
+        self.heartbeat = Heartbeat(self._renew, lease, database)
+        self._expiry = f"{_NOW} + toIntervalMillisecond({int(lease * 1000)})"
+        self._ensured = False
 
     def ensure(self) -> None:
         """Create the lock table and its key; KeeperUnavailable when the server cannot hold it."""
@@ -71,19 +68,17 @@ class KeeperLock:
                 f"ENGINE = KeeperMap({quote_string(self.path)}) PRIMARY KEY name "
                 "COMMENT 'chmigrate run lock (linearizable, in Keeper)'"
             )
-        except ConnectionFailed:
-            raise
         except DatabaseError as exc:
-            if exc.code is None:
+            if isinstance(exc, ConnectionFailed) or exc.code is None:  # the server did not answer
                 raise
             raise KeeperUnavailable(exc.message) from None
-        if self.ch.query(f"SELECT count() FROM {self.table} WHERE name = {{k:String}}", {"k": KEY})[0][0]:
-            return
-        try:
-            self.ch.execute(f"INSERT INTO {self.table} (name) VALUES ({quote_string(KEY)})", settings=STRICT)
-        except DatabaseError as exc:
-            if exc.code != KEEPER_EXCEPTION:  # KEEPER_EXCEPTION: another run created the key first
-                raise
+        if not self.ch.query(f"SELECT count() FROM {self.table} WHERE name = {{k:String}}", {"k": KEY})[0][0]:
+            try:
+                self.ch.execute(f"INSERT INTO {self.table} (name) VALUES ({quote_string(KEY)})", settings=STRICT)
+            except DatabaseError as exc:
+                if exc.code != KEEPER_EXCEPTION:  # KEEPER_EXCEPTION: another run created the key first
+                    raise
+        self._ensured = True
 
     def current(self) -> Claim | None:
         """The live claim, or None when the lock is free or its claim has expired."""
@@ -105,92 +100,48 @@ class KeeperLock:
             if exc.code != KEEPER_EXCEPTION:
                 raise
 
-    def _holds(self) -> bool:
-        claim = self.current()
-        return claim is not None and claim.holder == self.holder
-
     def acquire(self, timeout: float) -> float:
         """Take the lock; return the seconds waited. Raises LockTimeout."""
-        self.ensure()
+        if not self._ensured:
+            self.ensure()
         start = time.monotonic()
         delay = 0.1
-        mine = quote_string(self.holder)
         while True:
-            self._cas(f"holder = {mine}, host = {quote_string(socket.gethostname())}, claimed_at = {_NOW}, "
-                      f"expires_at = {_NOW} + toIntervalMillisecond({int(self.lease * 1000)})",
-                      f"holder = '' OR expires_at <= {_NOW}")
+            self._cas(f"holder = {quote_string(self.holder)}, host = {quote_string(socket.gethostname())}, "
+                      f"claimed_at = {_NOW}, expires_at = {self._expiry}", f"holder = '' OR expires_at <= {_NOW}")
             claim = self.current()
             if claim is not None and claim.holder == self.holder:
-                self._start_heartbeat()
+                self.heartbeat.start()
                 return time.monotonic() - start
             if time.monotonic() - start + delay > timeout:
-                who = f" (held by a run on {claim.host} since {claim.claimed_at} UTC)" if claim else ""
-                raise LockTimeout(
-                    f"another chmigrate run holds the lock on {self.database}{who}; gave up after {timeout:g} s",
-                    hint="wait for it to finish, or if it crashed run `chmigrate unlock` (claims also expire "
-                    f"after {self.lease:g} s)",
-                )
+                raise held_elsewhere(self.database, claim, timeout, self.lease)
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
 
-    def _renew(self) -> None:
-        self._cas(f"expires_at = {_NOW} + toIntervalMillisecond({int(self.lease * 1000)})",
-                  f"holder = {quote_string(self.holder)}")
-
-    def _start_heartbeat(self) -> None:
-        def beat() -> None:
-            renewed = time.monotonic()
-            while not self._stop.wait(self.lease / 3):
-                try:
-                    self._renew()
-                    if not self._holds():
-                        self._lost = "another run took it over"
-                        return
-                    renewed = time.monotonic()
-                except DatabaseError as exc:
-                    if time.monotonic() - renewed >= self.lease:
-                        self._lost = f"could not renew it for {self.lease:g} s ({exc.message})"
-                        return
-
-        self._thread = threading.Thread(target=beat, name="chmigrate-keeper-lock", daemon=True)
-        self._thread.start()
+    def _renew(self) -> bool:
+        """Extend the claim; False when another run holds it now."""
+        self._cas(f"expires_at = {self._expiry}", f"holder = {quote_string(self.holder)}")
+        claim = self.current()
+        return claim is not None and claim.holder == self.holder
 
     def check(self) -> None:
-        """Raise LockLost when the heartbeat found the claim gone (called before each statement)."""
-        if self._lost is not None:
-            raise LockLost(f"lost the migration lock on {self.database}: {self._lost}",
-                           hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`")
+        self.heartbeat.check()
 
     def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.heartbeat.stop()
         try:
-            self._cas("holder = '', host = '', expires_at = toDateTime64(0, 3, 'UTC')",
-                      f"holder = {quote_string(self.holder)}")
+            self._free(self.holder)
         except DatabaseError:
             pass  # the claim expires by itself
 
+    def _free(self, holder: str) -> None:
+        self._cas("holder = '', host = '', expires_at = toDateTime64(0, 3, 'UTC')", f"holder = {quote_string(holder)}")
+
     def break_claim(self) -> list[Claim]:
         """Free the lock whoever holds it (for `chmigrate unlock`)."""
-        exists = self.ch.query("SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
-                               {"d": self.database, "t": self.name})[0][0]
-        if not exists:
-            return []
-        claim = self.current()
+        claim = self.current() if self.ch.table_exists(self.database, self.name) else None
         if claim is None:
             return []
-        self._cas("holder = '', host = '', expires_at = toDateTime64(0, 3, 'UTC')",
-                  f"holder = {quote_string(claim.holder)}")
+        self._free(claim.holder)
         return [claim]
 
-
-@contextmanager
-def keeper(ch: ClickHouse, database: str, table: str, timeout: float) -> Iterator[LockInfo]:
-    """Hold the KeeperMap lock; KeeperUnavailable (before anything is held) when the server has no Keeper."""
-    lock = KeeperLock(ch, database, table)
-    waited = lock.acquire(timeout)
-    try:
-        yield LockInfo("keeper-map", "linearizable", waited, check=lock.check)
-    finally:
-        lock.release()

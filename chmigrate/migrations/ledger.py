@@ -181,11 +181,7 @@ class Ledger:
 
     # -- schema -----------------------------------------------------------------------
     def exists(self) -> bool:
-        rows = self.ch.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-            {"db": self.database, "t": self.table},
-        )
-        return bool(rows and rows[0][0])
+        return self.ch.table_exists(self.database, self.table)
 
     def ensure(self) -> None:
         """Create the target database and the ledger table when missing."""

@@ -15,12 +15,14 @@ Which lock guards a run, strongest first:
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from chmigrate.errors import DatabaseError, LockLost, LockTimeout
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
@@ -46,6 +48,65 @@ class Claim:
     expires_at: str
 
 
+class RunLock(Protocol):
+    def acquire(self, timeout: float) -> float: ...
+
+    def release(self) -> None: ...
+
+    def check(self) -> None: ...
+
+
+class Heartbeat:
+    """Renews a claim every third of the lease from a thread and remembers why it was lost: `renew`
+    returns False when another run holds the claim now; failures count as lost once a whole lease has
+    passed without a renewal (others may have taken it by then)."""
+
+    def __init__(self, renew: Callable[[], bool], lease: float, database: str) -> None:
+        self.renew = renew
+        self.lease = lease
+        self.database = database
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(self._stop,), name="chmigrate-lock", daemon=True)
+        self._thread.start()
+
+    def _beat(self, stop: threading.Event) -> None:
+        renewed = time.monotonic()
+        while not stop.wait(self.lease / 3):
+            try:
+                if not self.renew():
+                    self.lost = "another run took it over"
+                    return
+                renewed = time.monotonic()
+            except DatabaseError as exc:
+                if time.monotonic() - renewed >= self.lease:
+                    self.lost = f"not renewed for {self.lease:g} s ({exc.message})"
+                    return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def check(self) -> None:
+        """Raise LockLost once the claim is lost (called before each statement)."""
+        if self.lost is not None:
+            raise LockLost(f"lost the migration lock on {self.database}: {self.lost}",
+                           hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`")
+
+
+def held_elsewhere(database: str, claim: Claim | None, timeout: float, lease: float) -> LockTimeout:
+    who = f" (held by a run on {claim.host} since {claim.claimed_at} UTC)" if claim else ""
+    return LockTimeout(
+        f"another chmigrate run holds the lock on {database}{who}; gave up after {timeout:g} s",
+        hint=f"wait for it to finish, or if it crashed run `chmigrate unlock` (claims also expire after {lease:g} s)",
+    )
+
+
 class LeaseLock:
     """A lease in table `<db>.<ledger>_lock`: append-only rows (claim, renew, release)."""
 
@@ -54,12 +115,11 @@ class LeaseLock:
         self.ch = ch
         self.table = f"{quote_ident(database)}.{quote_ident(table)}"
         self.database = database
+        self.name = table
         self.lease = lease
         self.settle = settle
         self.holder = str(uuid.uuid4())
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.lost = False
+        self.heartbeat = Heartbeat(self._renew, lease, database)
 
     def ensure(self) -> None:
         self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
@@ -72,8 +132,6 @@ class LeaseLock:
         )
 
     def _write(self, event: str) -> None:
-        import socket
-
         self.ch.execute(
             f"INSERT INTO {self.table} (holder, event, host, expires_at) SELECT {quote_string(self.holder)}, "
             f"{quote_string(event)}, {quote_string(socket.gethostname())}, "
@@ -102,45 +160,24 @@ class LeaseLock:
             time.sleep(self.settle)  # let any earlier claim still in flight become visible
             claims = self.active_claims()
             if claims and claims[0].holder == self.holder:
-                self._start_heartbeat()
+                self.heartbeat.start()
                 return time.monotonic() - start
             self._write("release")
             other = next((c for c in claims if c.holder != self.holder), None)
             if time.monotonic() - start + delay > timeout:
-                who = f" (held by a run on {other.host} since {other.claimed_at} UTC)" if other else ""
-                raise LockTimeout(
-                    f"another chmigrate run holds the lock on {self.database}{who}; gave up after {timeout:g} s",
-                    hint="wait for it to finish, or if it crashed run `chmigrate unlock` (leases also expire "
-                    f"after {self.lease:g} s)",
-                )
+                raise held_elsewhere(self.database, other, timeout, self.lease)
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
 
-    def _start_heartbeat(self) -> None:
-        def beat() -> None:
-            renewed = time.monotonic()
-            while not self._stop.wait(self.lease / 3):
-                try:
-                    self._write("renew")
-                    renewed = time.monotonic()
-                except DatabaseError:
-                    if time.monotonic() - renewed >= self.lease:  # the lease has run out: others may take it
-                        self.lost = True
-                        return
-
-        self._thread = threading.Thread(target=beat, name="chmigrate-lease", daemon=True)
-        self._thread.start()
+    def _renew(self) -> bool:
+        self._write("renew")
+        return True
 
     def check(self) -> None:
-        """Raise LockLost once renewals failed for a whole lease (called before each statement)."""
-        if self.lost:
-            raise LockLost(f"lost the migration lease on {self.database}: not renewed for {self.lease:g} s",
-                           hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`")
+        self.heartbeat.check()
 
     def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.heartbeat.stop()
         try:
             self._write("release")
         except DatabaseError:
@@ -148,8 +185,7 @@ class LeaseLock:
 
     def break_all(self) -> list[Claim]:
         """Release every active claim (for `chmigrate unlock`)."""
-        if not self.ch.query("SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
-                             {"d": self.database, "t": self.table.split(".", 1)[1].strip("`")})[0][0]:
+        if not self.ch.table_exists(self.database, self.name):
             return []
         claims = self.active_claims()
         for c in claims:
@@ -161,10 +197,10 @@ class LeaseLock:
 
 
 @contextmanager
-def lease(ch: ClickHouse, database: str, table: str, timeout: float, *, reason: str = "") -> Iterator[LockInfo]:
-    lock = LeaseLock(ch, database, table)
+def hold(lock: RunLock, timeout: float, kind: str, guarantee: str, *, reason: str = "") -> Iterator[LockInfo]:
+    """Hold `lock` for a run; the LockInfo it yields names the lock and carries its check."""
     waited = lock.acquire(timeout)
     try:
-        yield LockInfo("lease", "best-effort", waited, reason=reason, check=lock.check)
+        yield LockInfo(kind, guarantee, waited, reason=reason, check=lock.check)
     finally:
         lock.release()

@@ -10,9 +10,9 @@ from chmigrate.connect import clickhouse_database, open_clickhouse
 from chmigrate.errors import DatabaseError, StateError
 from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
-from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable, keeper
+from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
 from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
-from chmigrate.migrations.lock import LeaseLock, LockInfo, lease
+from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
 from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
 from chmigrate.results import PlannedStatement, TargetPlan, TargetStatus, TargetUpResult
 from chmigrate.settings import Settings
@@ -37,17 +37,21 @@ def run_lock(ch: ClickHouse, settings: Settings, *, covered: bool) -> Iterator[L
     else:
         db, reason = clickhouse_database(settings), ""
         if settings.lock != "lease":
+            keeper = KeeperLock(ch, db, settings.ledger_table + "_keeper_lock")
             try:
-                with keeper(ch, db, settings.ledger_table + "_keeper_lock", settings.lock_timeout) as info:
-                    yield info
-                return
+                keeper.ensure()
             except KeeperUnavailable as exc:
                 if settings.lock == "keeper":
                     raise DatabaseError(f"lock = keeper, but {ch.label} cannot hold a KeeperMap table: {exc}",
                                         hint="configure <zookeeper> and <keeper_map_path_prefix> on the server, "
                                         "or set CHMIGRATE_LOCK=auto") from None
                 reason = f"no KeeperMap on this server: {exc}"
-        with lease(ch, db, settings.ledger_table + "_lock", settings.lock_timeout, reason=reason) as info:
+            else:
+                with hold(keeper, settings.lock_timeout, "keeper-map", "linearizable") as info:
+                    yield info
+                return
+        with hold(LeaseLock(ch, db, settings.ledger_table + "_lock"), settings.lock_timeout, "lease", "best-effort",
+                  reason=reason) as info:
             yield info
 
 

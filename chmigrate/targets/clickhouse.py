@@ -253,6 +253,11 @@ class ClickHouse:
             self._client.insert(table, [list(r) for r in rows], column_names=list(columns), database=database,
                                 settings=dict(settings) if settings else None)
 
+    def table_exists(self, database: str, table: str) -> bool:
+        rows = self.query("SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+                          {"d": database, "t": table})
+        return bool(rows and rows[0][0])
+
     def use_database(self, database: str) -> None:
         """Make `database` the current database of every later statement on this connection."""
         self._client.database = database

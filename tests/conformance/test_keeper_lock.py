@@ -99,7 +99,7 @@ def test_a_held_claim_makes_another_run_wait_then_give_up(keeper_target: Target,
 def test_unlock_frees_the_claim_of_a_crashed_run(keeper_target: Target, ch: ClickHouse, tmp_path: Path) -> None:
     crashed = KeeperLock(ch, keeper_target.database, TABLE)
     crashed.acquire(timeout=5)
-    crashed._stop.set()  # the process died: no more renewals, no release
+    crashed.heartbeat.stop()  # the process died: no more renewals, no release
     r = chmigrate("unlock", cwd=tmp_path, env=_env(keeper_target))
     assert r.code == 0 and f"released the KeeperMap lock of {crashed.holder}" in r.all, r.all
     assert chmigrate("unlock", cwd=tmp_path, env=_env(keeper_target)).out.strip() == (
@@ -111,9 +111,7 @@ def test_unlock_frees_the_claim_of_a_crashed_run(keeper_target: Target, ch: Clic
 def test_an_expired_claim_is_taken_over_and_its_old_holder_stops(keeper_target: Target, ch: ClickHouse) -> None:
     old = KeeperLock(ch, keeper_target.database, TABLE, lease=3.0)
     old.acquire(timeout=5)
-    old._stop.set()  # stalled: it stops renewing but still believes it holds the lock
-    assert old._thread is not None
-    old._thread.join()
+    old.heartbeat.stop()  # stalled: it stops renewing but still believes it holds the lock
     new = KeeperLock(ch, keeper_target.database, TABLE, lease=3.0)
     with pytest.raises(LockTimeout):  # the stalled claim is still within its lease
         new.acquire(timeout=0.3)
@@ -121,8 +119,7 @@ def test_an_expired_claim_is_taken_over_and_its_old_holder_stops(keeper_target: 
     claim = new.current()
     assert claim is not None and claim.holder == new.holder
     # The stalled holder wakes up: its next renewal finds the claim gone, and it stops before any statement.
-    old._stop.clear()
-    old._start_heartbeat()
+    old.heartbeat.start()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -133,7 +130,7 @@ def test_an_expired_claim_is_taken_over_and_its_old_holder_stops(keeper_target: 
         time.sleep(0.1)
     else:
         pytest.fail("the stalled holder never noticed that it lost the lock")
-    old._stop.set()
+    old.heartbeat.stop()
     new.release()
     assert new.current() is None
 
