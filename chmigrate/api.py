@@ -1,28 +1,40 @@
 """The public library: one function per command. Each takes Settings and returns a frozen
 result; none prints. The CLI is a thin layer over these.
 
-ClickHouse runs first, then Postgres. When a Postgres server is named by URL its advisory lock
-is held around both (linearizable); see chmigrate.migrations.lock for the other cases.
+ClickHouse runs first, then Postgres. Every writing command takes the ClickHouse database's run lock
+(chmigrate.operations.clickhouse.run_lock) and, when it writes to a Postgres server, that server's
+advisory lock after it: always in that order (`writing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from chmigrate.connect import open_clickhouse
 from chmigrate.errors import UsageError
 from chmigrate.migrations import filenames
 from chmigrate.migrations.discovery import discover
 from chmigrate.migrations.executor import Reporter
+from chmigrate.migrations.lock import LockInfo
 from chmigrate.operations import clickhouse as ch_ops
-from chmigrate.results import PlanResult, StatusResult, TargetPlan, TargetStatus, TargetUpResult, UpResult
+from chmigrate.results import (
+    PlanResult,
+    ReleasedClaim,
+    StatusResult,
+    TargetPlan,
+    TargetStatus,
+    TargetUpResult,
+    UpResult,
+)
 from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult, Check, ClickHouseDrift
+    from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 
 
@@ -64,24 +76,54 @@ def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
     return PlanResult(tuple(targets))
 
 
+@contextmanager
+def writing(settings: Settings, *, clickhouse: bool, postgres: bool) -> Iterator[Writers]:
+    """Open the engines a writing command changes and take their run locks, always in one order: the
+    ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
+    both before every statement."""
+    with ExitStack() as stack:
+        ch = stack.enter_context(open_clickhouse(settings)) if clickhouse else None
+        lock = stack.enter_context(ch_ops.run_lock(ch, settings)) if ch is not None else None
+        pg = stack.enter_context(open_postgres(settings)) if postgres else None
+        checks = [lock.check] if lock is not None else []
+        if pg is not None and not pg.embedded:
+            checks.append(stack.enter_context(pg.lock(settings.lock_timeout)).check)
+
+        def check() -> None:
+            for c in checks:
+                c()
+
+        yield Writers(ch, lock, pg, check)
+
+
+@dataclass(frozen=True)
+class Writers:
+    ch: ClickHouse | None
+    lock: LockInfo | None
+    pg: Postgres | None
+    check: Callable[[], None]
+
+
 def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
        allow_changed: Collection[str] = (), retry: bool = False,
        reporter: Reporter | None = None) -> UpResult:
-    """Apply pending migrations: ClickHouse, then Postgres."""
+    """Apply pending migrations: ClickHouse, then Postgres, under both run locks."""
     if to is not None:
         _one_engine_for("--to", settings)
     targets: list[TargetUpResult] = []
-    with ExitStack() as stack:
-        pg = stack.enter_context(open_postgres(settings)) if settings.wants("postgres") else None
-        covered = pg is not None and not pg.embedded and not dry_run
-        if covered:
-            assert pg is not None
-            stack.enter_context(pg.lock(settings.lock_timeout))
+    if dry_run:
         if settings.wants("clickhouse"):
-            targets.append(ch_ops.up(settings, to=to, dry_run=dry_run, allow_changed=allow_changed,
-                                     retry=retry, reporter=reporter, lock_covered=covered))
-        if pg is not None:
-            targets.append(pg.up(to=to, dry_run=dry_run))
+            targets.append(ch_ops.dry_run(settings, to=to, allow_changed=allow_changed, retry=retry))
+        if settings.wants("postgres"):
+            with open_postgres(settings) as pg:
+                targets.append(pg.up(to=to, dry_run=True))
+        return UpResult(tuple(targets))
+    with writing(settings, clickhouse=settings.wants("clickhouse"), postgres=settings.wants("postgres")) as w:
+        if w.ch is not None and w.lock is not None:
+            targets.append(ch_ops.up(w.ch, settings, w.lock, to=to, allow_changed=allow_changed, retry=retry,
+                                     reporter=reporter, check=w.check))
+        if w.pg is not None:
+            targets.append(w.pg.up(to=to))
     return UpResult(tuple(targets))
 
 
@@ -90,12 +132,18 @@ def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Report
     all), newest first."""
     _one_engine_for("down --to", settings)
     if settings.wants("clickhouse"):
-        return UpResult((ch_ops.down(settings, to=to, dry_run=dry_run, reporter=reporter),))
-    with open_postgres(settings) as pg:
         if dry_run:
-            raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
-                             "semantics are not offered")
-        return UpResult((pg.down(to),))
+            with open_clickhouse(settings) as ch:
+                return UpResult((ch_ops.down(ch, settings, None, to=to),))
+        with writing(settings, clickhouse=True, postgres=False) as w:
+            assert w.ch is not None
+            return UpResult((ch_ops.down(w.ch, settings, w.lock, to=to, reporter=reporter, check=w.check),))
+    if dry_run:
+        raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
+                         "semantics are not offered")
+    with writing(settings, clickhouse=False, postgres=True) as w:
+        assert w.pg is not None
+        return UpResult((w.pg.down(to),))
 
 
 @dataclass(frozen=True)
@@ -159,13 +207,15 @@ def baseline(settings: Settings, *, to: str) -> BaselineResult:
 
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
-    """Mark a dirty ClickHouse version by hand after a person fixed the database."""
-    return ch_ops.resolve(settings, version, outcome)
+    """Mark a dirty ClickHouse version by hand after a person fixed the database; returns the version."""
+    with writing(settings, clickhouse=True, postgres=False) as w:
+        assert w.ch is not None
+        return ch_ops.resolve(w.ch, settings, version, outcome)
 
 
-def unlock(settings: Settings) -> list[str]:
-    """Release a stale ClickHouse lock (KeeperMap claim or lease) left by a crashed run."""
-    return ch_ops.unlock(settings)
+def unlock(settings: Settings, *, force: bool = False) -> tuple[ReleasedClaim, ...]:
+    """Release expired ClickHouse lock claims (KeeperMap or lease), and live ones with `force`."""
+    return ch_ops.unlock(settings, force=force)
 
 
 def new(settings: Settings, name: str) -> Path:

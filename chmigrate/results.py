@@ -77,6 +77,44 @@ class AppliedMigration:
 
 
 @dataclass(frozen=True)
+class LockResult:
+    """The run lock a writing command held."""
+
+    kind: str  # "embedded-directory" | "keeper-map" | "lease"
+    guarantee: str  # "linearizable" | "best-effort"
+    waited_seconds: float = 0.0
+    reason: str = ""  # why this kind (for the lease: why not Keeper)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a run read from the server's record about a statement an earlier run left with no known outcome."""
+
+    version: str
+    statement: int
+    outcome: Literal["applied", "not_applied", "unknown", "no_record"]
+    source: str
+
+
+@dataclass(frozen=True)
+class AcceptedChange:
+    version: str
+    previous_checksum: str
+
+
+@dataclass(frozen=True)
+class ReleasedClaim:
+    """A lock claim `unlock` released."""
+
+    kind: str  # "keeper-map" | "lease"
+    holder: str
+    host: str
+    claimed_at: str
+    expires_at: str
+    live: bool  # it had not expired (released with --force)
+
+
+@dataclass(frozen=True)
 class TargetUpResult:
     engine: Literal["clickhouse", "postgres"]
     target: str
@@ -84,6 +122,10 @@ class TargetUpResult:
     applied: tuple[AppliedMigration, ...]
     dry_run: bool = False
     notes: tuple[str, ...] = field(default=())
+    lock: LockResult | None = None
+    recovered: tuple[Recovery, ...] = ()
+    accepted: tuple[AcceptedChange, ...] = ()
+    statements: tuple[PlannedStatement, ...] = ()  # a dry run of `down`: what it would send
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class Settings:
     only: tuple[str, ...] = ENGINES
     lock_timeout: float = 60.0
     lock: str = "auto"  # "auto" (KeeperMap where the server has Keeper, else a lease) | "keeper" | "lease"
+    lock_lease: float = 30.0  # seconds a ClickHouse lock claim lives without renewal
     connect_timeout: float = 10.0
     query_timeout: float = 300.0
     tls_verify: bool = True
@@ -66,6 +67,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "only": ("CHMIGRATE_ONLY", "only"),
     "lock_timeout": ("CHMIGRATE_LOCK_TIMEOUT", "float"),
     "lock": ("CHMIGRATE_LOCK", "lock"),
+    "lock_lease": ("CHMIGRATE_LOCK_LEASE", "float"),
     "connect_timeout": ("CHMIGRATE_CONNECT_TIMEOUT", "float"),
     "query_timeout": ("CHMIGRATE_QUERY_TIMEOUT", "float"),
     "tls_verify": ("CHMIGRATE_TLS_VERIFY", "bool"),

@@ -8,7 +8,7 @@ from chmigrate import api
 from chmigrate.cli.app import app
 from chmigrate.cli.cmd_up import TerminalReporter
 from chmigrate.cli.common import Context, command
-from chmigrate.cli.render import target_heading
+from chmigrate.cli.render import target_heading, up_notes
 from chmigrate.errors import EXIT_OK
 
 
@@ -27,10 +27,11 @@ def down(
         heading = target_heading(t.engine, t.target, t.embedded)
         if t.dry_run:
             ctx.term.line(f"{heading}: dry run")
-            for note in t.notes or ("nothing to undo",):
+            lines = [f"{s.version} down statement {s.index}: {s.sql}" for s in t.statements] + list(t.notes)
+            for note in lines or ["nothing to undo"]:
                 ctx.term.line(f"  {note}")
         else:
             ctx.term.line(f"{heading}: reverted {len(t.applied)} migration(s)")
-            for note in t.notes:
+            for note in up_notes(t):
                 ctx.term.line(f"  {note}")
     return EXIT_OK

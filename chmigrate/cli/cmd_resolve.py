@@ -1,6 +1,6 @@
 """`chmigrate resolve VERSION --applied|--rolled-back`: mark a dirty migration after fixing it by hand."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -21,5 +21,7 @@ def resolve(
     """Record by hand how a failed or interrupted ClickHouse migration ended (who and when are recorded)."""
     if applied == rolled_back:
         raise UsageError("say either --applied or --rolled-back")
-    ctx.term.line(api.resolve(ctx.settings, version, "applied" if applied else "rolled_back"))
+    outcome: Literal["applied", "rolled_back"] = "applied" if applied else "rolled_back"
+    done = api.resolve(ctx.settings, version, outcome)
+    ctx.term.line(f"{done} marked {outcome.replace('_', ' ')}")
     return EXIT_OK

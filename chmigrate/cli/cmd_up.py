@@ -9,7 +9,7 @@ from chmigrate import api
 from chmigrate.cli.app import app
 from chmigrate.cli.common import Context, command
 from chmigrate.cli.output import Terminal
-from chmigrate.cli.render import target_heading, up_document
+from chmigrate.cli.render import target_heading, up_document, up_notes
 from chmigrate.errors import EXIT_OK
 from chmigrate.migrations.discovery import Migration, Statement
 from chmigrate.migrations.rerun import normalized
@@ -61,14 +61,16 @@ def up(
         heading = target_heading(t.engine, t.target, t.embedded)
         if t.dry_run:
             ctx.term.line(f"{heading}: dry run")
-            for note in t.notes or ("nothing to apply",):
+            lines = [f"would apply {a.version} {a.name}" + (f" from statement {a.resumed_from}" if a.resumed_from
+                                                              else "") for a in t.applied] + list(t.notes)
+            for note in lines or ["nothing to apply"]:
                 ctx.term.line(f"  {note}")
         elif t.applied:
             n = sum(a.statements for a in t.applied)
             ctx.term.line(f"{heading}: applied {len(t.applied)} migration(s), {n} statement(s)")
         else:
             ctx.term.line(f"{heading}: up to date, nothing to apply")
-        for note in t.notes if not t.dry_run else ():
+        for note in up_notes(t) if not t.dry_run else ():
             ctx.term.info(f"  {note}")
     ctx.term.info(f"done in {time.perf_counter() - t0:.2f} s")
     return EXIT_OK

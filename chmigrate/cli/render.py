@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from chmigrate.results import PlanResult, StatusResult, TargetStatus, UpResult
+from chmigrate.results import LockResult, PlanResult, Recovery, StatusResult, TargetStatus, TargetUpResult, UpResult
 
 JSON_VERSION = 1
 
@@ -50,5 +50,33 @@ def up_document(result: UpResult) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": JSON_VERSION}
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded, "dry_run": t.dry_run,
-                         "applied": [asdict(a) for a in t.applied], "notes": list(t.notes)}
+                         "applied": [asdict(a) for a in t.applied], "notes": list(t.notes),
+                         "lock": asdict(t.lock) if t.lock else None,
+                         "recovered": [asdict(r) for r in t.recovered],
+                         "accepted": [asdict(a) for a in t.accepted],
+                         "statements": [asdict(s) for s in t.statements]}
     return doc
+
+
+def lock_line(lock: LockResult) -> str:
+    waited = f", waited {lock.waited_seconds:.1f} s" if lock.waited_seconds >= 0.5 else ""
+    reason = f"; {lock.reason.rstrip('.')}" if lock.reason else ""
+    return f"lock: {lock.kind} ({lock.guarantee}{waited}{reason})"
+
+
+def recovery_line(r: Recovery) -> str:
+    if r.outcome == "applied":
+        return f"{r.version} statement {r.statement}: an interrupted run's statement had finished ({r.source})"
+    if r.outcome == "not_applied":
+        return f"{r.version} statement {r.statement}: an interrupted run's statement never ran ({r.source}): " \
+               "running it now"
+    return f"{r.version} statement {r.statement}: outcome still unknown ({r.source})"
+
+
+def up_notes(t: TargetUpResult) -> list[str]:
+    """The lines `up` prints under a target's heading, besides its progress."""
+    lines = [lock_line(t.lock)] if t.lock else []
+    lines += [recovery_line(r) for r in t.recovered]
+    lines += [f"accepted the edited file of {a.version} (previous checksum {a.previous_checksum[:12]})"
+              for a in t.accepted]
+    return lines + list(t.notes)

@@ -19,10 +19,44 @@ from typing import Protocol
 from chmigrate.errors import ConnectionFailed, DatabaseError, StatementFailed
 from chmigrate.migrations.discovery import Migration, Statement
 from chmigrate.migrations.ledger import Ledger, Subject, cumulative_hash
+from chmigrate.migrations.mutations import UNFINISHED, failed_mutation, mutation_target
+from chmigrate.migrations.outcome import is_no_effect, lookup, statement_id
 from chmigrate.migrations.planner import Step
 from chmigrate.migrations.rerun import is_rerunnable
 from chmigrate.results import AppliedMigration
 from chmigrate.targets.clickhouse import ClickHouse
+
+# Sent with every migration statement: ALTERs return once their mutation ran on every part (or failed), an
+# INSERT is durable before the next statement, and the server logs the statement so that its outcome can be
+# read back after a crash. A migration's `-- chmigrate:settings` header adds to or overrides these.
+STATEMENT_SETTINGS: dict[str, int | str] = {"mutations_sync": 2, "alter_sync": 2, "async_insert": 0,
+                                            "log_queries": 1}
+
+
+def statement_settings(migration: Migration, qid: str) -> dict[str, int | str]:
+    settings = dict(STATEMENT_SETTINGS)
+    settings.update(dict(getattr(migration, "settings", ())))
+    settings["log_comment"] = qid
+    settings["query_id"] = qid
+    return settings
+
+
+def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str) -> None:
+    """Send one migration statement; a mutation it created that failed fails it, with the server's reason."""
+    target = mutation_target(sql)
+    began = time.time()
+    try:
+        ch.execute(sql, settings=statement_settings(migration, qid))
+    except DatabaseError as exc:
+        if target is not None and exc.code == UNFINISHED:
+            reason = failed_mutation(ch, target, database, began)
+            if reason:
+                raise DatabaseError(f"the mutation failed: {reason}", code=exc.code) from exc
+        raise
+    if target is not None:
+        reason = failed_mutation(ch, target, database, began)
+        if reason:
+            raise DatabaseError(f"the mutation failed: {reason}", code=UNFINISHED)
 
 
 class Reporter(Protocol):
@@ -53,7 +87,7 @@ class NullReporter:
 
 def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
                 reporter: Reporter | None = None, check: Callable[[], None] = lambda: None,
-                ) -> list[AppliedMigration]:
+                wait: float = 60.0) -> list[AppliedMigration]:
     """Apply steps in order; `check` runs before each statement and raises when the run lock was lost."""
     reporter = reporter or NullReporter()
     done: list[AppliedMigration] = []
@@ -63,7 +97,8 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
             # The `applied` row may wait for the next write only when that write comes at once (the next
             # migration records its start immediately) or when a crash before it would be harmless.
             defer_applied = quiet[i] or i + 1 == len(steps) or not quiet[i + 1]
-            done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied, check=check))
+            done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied, check=check,
+                                   wait=wait))
     except BaseException:
         with contextlib.suppress(DatabaseError):  # keep the original error
             ledger.flush()
@@ -78,7 +113,8 @@ def rerunnable(step: Step) -> bool:
 
 
 def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *,
-               defer_applied: bool = True, check: Callable[[], None] = lambda: None) -> AppliedMigration:
+               defer_applied: bool = True, check: Callable[[], None] = lambda: None,
+               wait: float = 60.0) -> AppliedMigration:
     m = step.migration
     n = len(m.up)
     began = time.time()
@@ -102,22 +138,22 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
         check()
         reporter.statement_started(m, stmt)
         t0 = time.perf_counter()
+        qid = statement_id(ledger.run_id, m.version, stmt.index)
+        sent_at = time.time()
         try:
-            ch.execute(stmt.sql)
+            send(ch, m, stmt.sql, qid, ledger.database)
         except DatabaseError as exc:
-            unknown = isinstance(exc, ConnectionFailed) or exc.code is None
-            error = exc.message
-            try:
-                ledger.record(subject, event="failed_unknown" if unknown else "failed", statement_index=completed,
-                              cumulative_hash=h, failed_statement=stmt.index, error=error, started_at=began,
-                              duration_ms=int((time.time() - began) * 1000))
-            except DatabaseError:
-                pass  # the ledger still shows the run as started: the next run treats it as interrupted
-            hint = None
-            if unknown:
-                hint = "the statement's outcome is unknown; check the database, then run `chmigrate up` again"
-            raise StatementFailed(str(m.path), stmt.index, stmt.line, error, code=exc.code,
-                                  hint=hint or exc.hint) from None
+            verdict, error = _verdict(ch, exc, qid, sent_at, wait)
+            if verdict != "applied":
+                _record_failure(ledger, subject, unknown=verdict == "unknown", completed=completed, h=h,
+                                failed=stmt.index, error=error, began=began)
+                hint = None
+                if verdict == "unknown":
+                    hint = ("the statement's outcome is unknown (the server kept no record of it); check the "
+                            f"database, then `chmigrate resolve {m.version} --applied` or `--rolled-back`, or "
+                            "`chmigrate up` again once the server answers")
+                raise StatementFailed(str(m.path), stmt.index, stmt.line, error, code=exc.code,
+                                      hint=hint or exc.hint) from exc
         reporter.statement_done(m, stmt, time.perf_counter() - t0)
         completed = stmt.index
         h = cumulative_hash([stmt.raw], start=h)
@@ -133,6 +169,29 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
     return AppliedMigration(version=m.version, name=m.name, statements=n - step.start + 1,
                             duration_ms=int(seconds * 1000),
                             resumed_from=step.start if step.start > 1 else None)
+
+
+def _verdict(ch: ClickHouse, exc: DatabaseError, qid: str, sent_at: float,
+             wait: float) -> tuple[str, str]:
+    """'failed' (no effect), 'applied' (the reply was lost, the server finished it) or 'unknown'."""
+    if exc.code == UNFINISHED or (is_no_effect(exc.code) and not isinstance(exc, ConnectionFailed)):
+        return "failed", exc.message
+    found = lookup(ch, qid, sent_at=sent_at, wait=wait)
+    if found.outcome == "applied":
+        return "applied", ""
+    if found.outcome == "not_applied":
+        return "failed", exc.message
+    return "unknown", f"{exc.message} (outcome unknown: {found.source})"
+
+
+def _record_failure(ledger: Ledger, subject: Subject, *, unknown: bool, completed: int, h: str, failed: int,
+                    error: str, began: float) -> None:
+    try:
+        ledger.record(subject, event="failed_unknown" if unknown else "failed", statement_index=completed,
+                      cumulative_hash=h, failed_statement=failed, error=error, started_at=began,
+                      duration_ms=int((time.time() - began) * 1000))
+    except DatabaseError:
+        pass  # the ledger still shows the run as started: the next run treats it as interrupted
 
 
 def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | None = None,
@@ -151,7 +210,7 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
         reporter.statement_started(m, stmt)
         t0 = time.perf_counter()
         try:
-            ch.execute(stmt.sql)
+            send(ch, m, stmt.sql, statement_id(ledger.run_id, m.version, -stmt.index), ledger.database)
         except DatabaseError as exc:
             try:
                 ledger.record(subject, event="down_failed", statement_index=stmt.index - 1, cumulative_hash=h,

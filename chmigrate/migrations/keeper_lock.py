@@ -29,6 +29,9 @@ from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 KEY = "run"
 STRICT = {"keeper_map_strict_mode": 1, "async_insert": 0}
 KEEPER_EXCEPTION = 999  # a Keeper operation failed: for a compare-and-set, another run changed the key first
+# The server cannot hold KeeperMap tables at all: NO_ZOOKEEPER, or BAD_ARGUMENTS "KeeperMap is disabled because
+# 'keeper_map_path_prefix' is not set". Any other error (a Keeper connection loss, a timeout) is an error.
+NO_KEEPER_CODES = (225, 36)
 _NOW = "now64(3, 'UTC')"
 
 
@@ -46,8 +49,10 @@ def keeper_path(database: str, table: str) -> str:
 
 
 class KeeperLock:
-    def __init__(self, ch: ClickHouse, database: str, table: str, *, lease: float = LEASE_SECONDS) -> None:
+    def __init__(self, ch: ClickHouse, database: str, table: str, *, lease: float = LEASE_SECONDS,
+                 renewer: ClickHouse | None = None) -> None:
         self.ch = ch
+        self.renewer = renewer or ch
         self.database = database
         self.name = table
         self.table = f"{quote_ident(database)}.{quote_ident(table)}"
@@ -69,9 +74,11 @@ class KeeperLock:
                 "COMMENT 'chmigrate run lock (linearizable, in Keeper)'"
             )
         except DatabaseError as exc:
-            if isinstance(exc, ConnectionFailed) or exc.code is None:  # the server did not answer
+            if isinstance(exc, ConnectionFailed) or exc.code not in NO_KEEPER_CODES:
+                raise  # the server did not answer, or Keeper failed: never a reason for a weaker lock
+            if exc.code == 36 and "keeper" not in exc.message.lower():
                 raise
-            raise KeeperUnavailable(exc.message) from None
+            raise KeeperUnavailable(exc.message) from exc
         if not self.ch.query(f"SELECT count() FROM {self.table} WHERE name = {{k:String}}", {"k": KEY})[0][0]:
             try:
                 self.ch.execute(f"INSERT INTO {self.table} (name) VALUES ({quote_string(KEY)})", settings=STRICT)
@@ -80,20 +87,31 @@ class KeeperLock:
                     raise
         self._ensured = True
 
-    def current(self) -> Claim | None:
-        """The live claim, or None when the lock is free or its claim has expired."""
-        rows = self.ch.query(
+    def claim(self, ch: ClickHouse | None = None) -> Claim | None:
+        """The claim on the key, live or expired, or None when the lock is free."""
+        rows = (ch or self.ch).query(
             f"SELECT holder, host, toString(claimed_at), toString(expires_at), expires_at > {_NOW} "
             f"FROM {self.table} WHERE name = {{k:String}}", {"k": KEY})
-        if not rows or not rows[0][0] or not rows[0][4]:
+        if not rows or not rows[0][0]:
             return None
         r = rows[0]
-        return Claim(str(r[0]), str(r[1]), str(r[2]), str(r[3]))
+        return Claim(str(r[0]), str(r[1]), str(r[2]), str(r[3]), live=bool(r[4]))
 
-    def _cas(self, assignments: str, condition: str) -> None:
+    def current(self, ch: ClickHouse | None = None) -> Claim | None:
+        """The live claim, or None when the lock is free or its claim has expired."""
+        c = self.claim(ch)
+        return c if c is not None and c.live else None
+
+    def live_claims(self) -> list[Claim]:
+        if not self.ch.table_exists(self.database, self.name):
+            return []
+        c = self.current()
+        return [c] if c is not None else []
+
+    def _cas(self, assignments: str, condition: str, ch: ClickHouse | None = None) -> None:
         """One compare-and-set on the key; losing a race to another run is not an error."""
         try:
-            self.ch.execute(
+            (ch or self.ch).execute(
                 f"ALTER TABLE {self.table} UPDATE {assignments} WHERE name = {quote_string(KEY)} AND ({condition})",
                 settings=STRICT)
         except DatabaseError as exc:
@@ -119,9 +137,9 @@ class KeeperLock:
             delay = min(delay * 1.5, 1.0)
 
     def _renew(self) -> bool:
-        """Extend the claim; False when another run holds it now."""
-        self._cas(f"expires_at = {self._expiry}", f"holder = {quote_string(self.holder)}")
-        claim = self.current()
+        """Extend the claim (on the renewal connection) and read it back; False when another run holds it."""
+        self._cas(f"expires_at = {self._expiry}", f"holder = {quote_string(self.holder)}", self.renewer)
+        claim = self.current(self.renewer)
         return claim is not None and claim.holder == self.holder
 
     def check(self) -> None:
@@ -133,13 +151,16 @@ class KeeperLock:
             self._free(self.holder)
         except DatabaseError:
             pass  # the claim expires by itself
+        finally:
+            if self.renewer is not self.ch:
+                self.renewer.close()
 
     def _free(self, holder: str) -> None:
         self._cas("holder = '', host = '', expires_at = toDateTime64(0, 3, 'UTC')", f"holder = {quote_string(holder)}")
 
     def break_claim(self) -> list[Claim]:
-        """Free the lock whoever holds it (for `chmigrate unlock`)."""
-        claim = self.current() if self.ch.table_exists(self.database, self.name) else None
+        """Free the lock whoever holds it, live or expired (for `chmigrate unlock`)."""
+        claim = self.claim() if self.ch.table_exists(self.database, self.name) else None
         if claim is None:
             return []
         self._free(claim.holder)

@@ -31,6 +31,8 @@ Event = Literal[
     "applied",  # all statements done: the version is applied
     "failed",  # statement failed_statement failed with a server error; statements before it are done
     "failed_unknown",  # statement failed_statement was sent but its outcome is unknown (connection lost)
+    "recovered",  # a later run read the server's record: statement_index statements are done and the next
+    #              one took no effect (error says what the record showed)
     "resolved_applied",  # a person marked a dirty version applied
     "resolved_rolled_back",  # a person marked a dirty version as not applied
     "accepted_change",  # a person accepted an edited, already applied file (new checksum)
@@ -124,6 +126,7 @@ class VersionState:
     recorded_at: str
     run_id: str
     history: tuple[Record, ...] = field(default=(), repr=False)
+    next_unsent: bool = False  # the server's record shows that statement done + 1 took no effect
 
 
 def fold(records: Sequence[Record]) -> dict[str, VersionState]:
@@ -137,7 +140,10 @@ def fold(records: Sequence[Record]) -> dict[str, VersionState]:
         failed = 0
         error = ""
         unknown = False
-        if r.event in ("started", "progress"):
+        unsent = False
+        if r.event == "recovered":
+            in_flight, unsent = "up", True
+        elif r.event in ("started", "progress"):
             in_flight = "up"
             checksum = r.checksum
         elif r.event in ("applied", "resolved_applied", "baselined", "accepted_change"):
@@ -157,7 +163,7 @@ def fold(records: Sequence[Record]) -> dict[str, VersionState]:
             done=r.statement_index, cumulative_hash=r.cumulative_hash, statement_count=r.statement_count,
             failed_statement=failed, error=error, outcome_unknown=unknown, last_event=r.event,
             recorded_at=r.recorded_at,
-            run_id=r.run_id, history=(prev.history if prev else ()) + (r,),
+            run_id=r.run_id, history=(prev.history if prev else ()) + (r,), next_unsent=unsent,
         )
     return states
 

@@ -46,6 +46,7 @@ class Claim:
     host: str
     claimed_at: str
     expires_at: str
+    live: bool = True  # not expired
 
 
 class RunLock(Protocol):
@@ -57,43 +58,60 @@ class RunLock(Protocol):
 
 
 class Heartbeat:
-    """Renews a claim every third of the lease from a thread and remembers why it was lost: `renew`
-    returns False when another run holds the claim now; failures count as lost once a whole lease has
-    passed without a renewal (others may have taken it by then)."""
+    """Renews a claim from a thread, on a connection of its own, every quarter of the lease (every second
+    after a failed renewal), and tells the run when its claim can no longer be confirmed.
+
+    `renew` returns True when it extended the claim and read it back as this run's, False when another run
+    holds it now; it raises DatabaseError when the server did not answer in time. `check`, called before
+    each statement, raises LockLost once another run holds the claim, or once the claim has not been
+    confirmed for 60% of the lease: the run stops well before the claim could expire and be taken over.
+    """
+
+    CONFIRM_FRACTION = 0.6
 
     def __init__(self, renew: Callable[[], bool], lease: float, database: str) -> None:
         self.renew = renew
         self.lease = lease
         self.database = database
         self.lost: str | None = None
+        self.failure = ""
+        self.confirmed = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._stop = threading.Event()
+        self.confirmed = time.monotonic()
         self._thread = threading.Thread(target=self._beat, args=(self._stop,), name="chmigrate-lock", daemon=True)
         self._thread.start()
 
     def _beat(self, stop: threading.Event) -> None:
-        renewed = time.monotonic()
-        while not stop.wait(self.lease / 3):
+        interval = self.lease / 4
+        delay = interval
+        while not stop.wait(delay):
             try:
                 if not self.renew():
-                    self.lost = "another run took it over"
+                    self.lost = "another run holds it now"
                     return
-                renewed = time.monotonic()
+                self.confirmed = time.monotonic()
+                self.failure = ""
+                delay = interval
             except DatabaseError as exc:
-                if time.monotonic() - renewed >= self.lease:
-                    self.lost = f"not renewed for {self.lease:g} s ({exc.message})"
-                    return
+                self.failure = exc.message
+                delay = min(1.0, interval)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
 
     def check(self) -> None:
-        """Raise LockLost once the claim is lost (called before each statement)."""
+        """Raise LockLost once the claim is lost or unconfirmed (called before each statement)."""
+        if self.lost is None and self._thread is not None:
+            unconfirmed = time.monotonic() - self.confirmed
+            if unconfirmed > self.lease * self.CONFIRM_FRACTION:
+                why = f": {self.failure}" if self.failure else ""
+                self.lost = f"its claim has not been confirmed for {unconfirmed:.0f} s (lease {self.lease:g} s){why}"
         if self.lost is not None:
             raise LockLost(f"lost the migration lock on {self.database}: {self.lost}",
                            hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`")
@@ -111,8 +129,9 @@ class LeaseLock:
     """A lease in table `<db>.<ledger>_lock`: append-only rows (claim, renew, release)."""
 
     def __init__(self, ch: ClickHouse, database: str, table: str, *, lease: float = LEASE_SECONDS,
-                 settle: float = SETTLE_SECONDS) -> None:
+                 settle: float = SETTLE_SECONDS, renewer: ClickHouse | None = None) -> None:
         self.ch = ch
+        self.renewer = renewer or ch
         self.table = f"{quote_ident(database)}.{quote_ident(table)}"
         self.database = database
         self.name = table
@@ -131,17 +150,17 @@ class LeaseLock:
             "COMMENT 'chmigrate run lock (best-effort lease); rows are append-only'"
         )
 
-    def _write(self, event: str) -> None:
-        self.ch.execute(
+    def _write(self, event: str, ch: ClickHouse | None = None) -> None:
+        (ch or self.ch).execute(
             f"INSERT INTO {self.table} (holder, event, host, expires_at) SELECT {quote_string(self.holder)}, "
             f"{quote_string(event)}, {quote_string(socket.gethostname())}, "
             f"now64(6, 'UTC') + toIntervalMillisecond({int(self.lease * 1000)})",
             settings={"async_insert": 0},
         )
 
-    def active_claims(self) -> list[Claim]:
+    def active_claims(self, ch: ClickHouse | None = None) -> list[Claim]:
         """Claims neither released nor expired, oldest first."""
-        rows = self.ch.query(
+        rows = (ch or self.ch).query(
             "SELECT holder, any(host), minIf(recorded_at, event = 'claim') AS claimed, max(expires_at) AS exp"
             f" FROM {self.table} GROUP BY holder"
             " HAVING countIf(event = 'release') = 0 AND countIf(event = 'claim') > 0"
@@ -170,8 +189,10 @@ class LeaseLock:
             delay = min(delay * 1.5, 2.0)
 
     def _renew(self) -> bool:
-        self._write("renew")
-        return True
+        """Extend the claim and read it back: True while the oldest live claim is still this run's."""
+        self._write("renew", self.renewer)
+        claims = self.active_claims(self.renewer)
+        return bool(claims) and claims[0].holder == self.holder
 
     def check(self) -> None:
         self.heartbeat.check()
@@ -182,6 +203,9 @@ class LeaseLock:
             self._write("release")
         except DatabaseError:
             pass  # the lease expires by itself
+        finally:
+            if self.renewer is not self.ch:
+                self.renewer.close()
 
     def break_all(self) -> list[Claim]:
         """Release every active claim (for `chmigrate unlock`)."""

@@ -145,6 +145,8 @@ def _resume_point(m: Migration, st: VersionState, retry_failed: bool) -> int:
     if nxt > len(m.up):
         return nxt  # everything ran; only the final record is missing
     stmt = m.up[nxt - 1]
+    if st.next_unsent:
+        return nxt  # the server's record shows it took no effect
     if st.failed_statement and not st.outcome_unknown:
         if st.checksum == m.checksum and not retry_failed:
             raise StateError(

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Literal
 
 from chmigrate.connect import clickhouse_database, open_clickhouse
-from chmigrate.errors import DatabaseError, StateError
+from chmigrate.errors import ConfigError, DatabaseError, StateError
 from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
 from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
 from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
+from chmigrate.migrations.outcome import lookup, statement_id
 from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
-from chmigrate.results import PlannedStatement, TargetPlan, TargetStatus, TargetUpResult
+from chmigrate.migrations.rerun import is_rerunnable
+from chmigrate.results import (
+    AcceptedChange,
+    AppliedMigration,
+    LockResult,
+    PlannedStatement,
+    Recovery,
+    ReleasedClaim,
+    TargetPlan,
+    TargetStatus,
+    TargetUpResult,
+)
 from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse
 
@@ -27,32 +41,75 @@ def ledger_for(ch: ClickHouse, settings: Settings) -> Ledger:
     return Ledger(ch, clickhouse_database(settings), settings.ledger_table, db_user=settings.clickhouse_user or "")
 
 
+def lock_tables(settings: Settings) -> tuple[str, str]:
+    """The KeeperMap lock table and the lease table of the ledger."""
+    return settings.ledger_table + "_keeper_lock", settings.ledger_table + "_lock"
+
+
 @contextmanager
-def run_lock(ch: ClickHouse, settings: Settings, *, covered: bool) -> Iterator[LockInfo]:
-    """The lock a changing command holds; `covered` when a Postgres advisory lock already guards the run."""
+def run_lock(ch: ClickHouse, settings: Settings) -> Iterator[LockInfo]:
+    """The ClickHouse run lock every writing command holds.
+
+    The kind is decided once per database and recorded by the lock table that exists: a database with a
+    KeeperMap lock table is only ever locked through Keeper (a Keeper error is an error, `lock = lease` is
+    refused), one with a lease table only by the lease; a database with neither takes the KeeperMap lock
+    where the server can hold it (lock = auto or keeper) and the lease otherwise. So two runs never hold
+    different kinds of lock on one database.
+    """
     if ch.embedded:
         yield LockInfo("embedded-directory", "linearizable")
-    elif covered:
-        yield LockInfo("postgres-advisory", "linearizable")
-    else:
-        db, reason = clickhouse_database(settings), ""
-        if settings.lock != "lease":
-            keeper = KeeperLock(ch, db, settings.ledger_table + "_keeper_lock")
-            try:
-                keeper.ensure()
-            except KeeperUnavailable as exc:
-                if settings.lock == "keeper":
-                    raise DatabaseError(f"lock = keeper, but {ch.label} cannot hold a KeeperMap table: {exc}",
-                                        hint="configure <zookeeper> and <keeper_map_path_prefix> on the server, "
-                                        "or set CHMIGRATE_LOCK=auto") from None
-                reason = f"no KeeperMap on this server: {exc}"
-            else:
-                with hold(keeper, settings.lock_timeout, "keeper-map", "linearizable") as info:
-                    yield info
-                return
-        with hold(LeaseLock(ch, db, settings.ledger_table + "_lock"), settings.lock_timeout, "lease", "best-effort",
-                  reason=reason) as info:
+        return
+    db = clickhouse_database(settings)
+    keeper_table, lease_table = lock_tables(settings)
+    present = ch.existing_tables(db, (keeper_table, lease_table))
+    lease = settings.lock_lease
+    if keeper_table in present:
+        if settings.lock == "lease":
+            raise ConfigError("lock", f"lease refused: {db} is locked through Keeper (table {db}.{keeper_table} "
+                              "exists), and a lease would not exclude a run holding the Keeper lock",
+                              hint="set CHMIGRATE_LOCK=auto (or keeper)")
+        keeper = KeeperLock(ch, db, keeper_table, lease=lease, renewer=_renewer(ch, lease))
+        try:
+            keeper.ensure()
+        except KeeperUnavailable as exc:
+            raise DatabaseError(f"the Keeper lock of {db} is unavailable: {exc}",
+                                hint="this database is locked through Keeper; chmigrate never falls back to a "
+                                "weaker lock: fix Keeper and run again") from exc
+        with hold(keeper, settings.lock_timeout, "keeper-map", "linearizable") as info:
             yield info
+        return
+    if lease_table in present or settings.lock == "lease":
+        if settings.lock == "keeper":
+            raise ConfigError("lock", f"keeper refused: {db} is locked by a lease (table {db}.{lease_table} "
+                              "exists), and a run holding the lease would not see a Keeper claim",
+                              hint=f"to move this database to the Keeper lock, drop table {db}.{lease_table} "
+                              "while no chmigrate run is active")
+        reason = "recorded: this database uses the lease" if lease_table in present else "lock = lease"
+        with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), settings.lock_timeout,
+                  "lease", "best-effort", reason=reason) as info:
+            yield info
+        return
+    keeper = KeeperLock(ch, db, keeper_table, lease=lease, renewer=_renewer(ch, lease))
+    try:
+        keeper.ensure()
+    except KeeperUnavailable as exc:
+        if settings.lock == "keeper":
+            raise DatabaseError(f"lock = keeper, but {ch.label} cannot hold a KeeperMap table: {exc}",
+                                hint="configure <zookeeper> and <keeper_map_path_prefix> on the server, "
+                                "or set CHMIGRATE_LOCK=auto") from exc
+        reason = f"no KeeperMap on this server: {exc}"
+    else:
+        with hold(keeper, settings.lock_timeout, "keeper-map", "linearizable") as info:
+            yield info
+        return
+    with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), settings.lock_timeout,
+              "lease", "best-effort", reason=reason) as info:
+        yield info
+
+
+def _renewer(ch: ClickHouse, lease: float) -> ClickHouse:
+    """A connection of its own for lock renewals, with a timeout well under the lease."""
+    return ch.clone(query_timeout=max(1.0, min(5.0, lease / 4)))
 
 
 def status(settings: Settings) -> TargetStatus:
@@ -76,42 +133,84 @@ def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection
         return TargetPlan("clickhouse", ch.label, ch.embedded, rows)
 
 
-def _lock_note(info: LockInfo) -> str:
-    waited = f", waited {info.waited_seconds:.1f} s" if info.waited_seconds >= 0.5 else ""
-    reason = f"; {info.reason.rstrip('.')}" if info.reason else ""
-    return f"lock: {info.kind} ({info.guarantee}{waited}{reason})"
-
-
-def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
+def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = None,
        allow_changed: Collection[str] = (), retry: bool = False, reporter: Reporter | None = None,
-       lock_covered: bool = False) -> TargetUpResult:
+       check: Callable[[], None] | None = None) -> TargetUpResult:
+    """Apply pending migrations under `lock` (held by the caller); `check` runs before every statement."""
+    migrations = load_migrations(settings)
+    ledger = ledger_for(ch, settings)
+    states = ledger.states()  # read under the lock
+    recovered = recover(ch, ledger, migrations, states, wait=settings.lock_timeout)
+    if any(r.outcome in ("applied", "not_applied") for r in recovered):
+        states = ledger.states()
+    steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
+    accepted = _accepted_changes(migrations, states, allow_changed)
+    base = TargetUpResult("clickhouse", ch.label, ch.embedded, (), lock=_lock_result(lock), recovered=recovered)
+    if not steps and not accepted:
+        return base
+    ledger.ensure()
+    for m in accepted:
+        ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="accepted_change",
+                      statement_index=len(m.up), cumulative_hash=cumulative_hash(s.raw for s in m.up),
+                      error=f"accepted edit; previous checksum {states[m.version].checksum}")
+    ch.use_database(ledger.database)
+    applied = apply_steps(ch, ledger, steps, reporter, check=check or lock.check, wait=settings.lock_timeout)
+    return replace(base, applied=tuple(applied),
+                   accepted=tuple(AcceptedChange(m.version, states[m.version].checksum) for m in accepted))
+
+
+def dry_run(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
+            retry: bool = False) -> TargetUpResult:
     migrations = load_migrations(settings)
     with open_clickhouse(settings) as ch:
-        ledger = ledger_for(ch, settings)
-        if dry_run:
-            steps = plan_up(migrations, ledger.states(), to=to, allow_changed=allow_changed, retry_failed=retry)
-            return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True,
-                                  notes=tuple(f"would apply {s.migration.filename}"
-                                              + (f" from statement {s.start}" if s.start > 1 else "")
-                                              for s in steps))
-        with run_lock(ch, settings, covered=lock_covered) as info:
-            states = ledger.states()  # read under the lock
-            steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
-            notes = [_lock_note(info)]
-            accepted = _accepted_changes(migrations, states, allow_changed)
-            if not steps and not accepted:
-                return TargetUpResult("clickhouse", ch.label, ch.embedded, (), notes=tuple(notes))
-            ledger.ensure()
-            for m in accepted:
-                ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="accepted_change",
-                              statement_index=len(m.up),
-                              cumulative_hash=cumulative_hash(s.raw for s in m.up),
-                              error=f"accepted edit; previous checksum {states[m.version].checksum}")
-                notes.append(f"accepted the edited file of {m.version} (previous checksum "
-                             f"{states[m.version].checksum[:12]})")
-            ch.use_database(ledger.database)
-            applied = apply_steps(ch, ledger, steps, reporter, check=info.check)
-            return TargetUpResult("clickhouse", ch.label, ch.embedded, tuple(applied), notes=tuple(notes))
+        steps = plan_up(migrations, ledger_for(ch, settings).states(), to=to, allow_changed=allow_changed,
+                        retry_failed=retry)
+        would = tuple(AppliedMigration(s.migration.version, s.migration.name, len(s.migration.up) - s.start + 1, 0,
+                                       resumed_from=s.start if s.start > 1 else None) for s in steps)
+        return TargetUpResult("clickhouse", ch.label, ch.embedded, would, dry_run=True)
+
+
+def recover(ch: ClickHouse, ledger: Ledger, migrations: Sequence[Migration], states: Mapping[str, VersionState],
+            *, wait: float) -> tuple[Recovery, ...]:
+    """For each version whose run was interrupted (or lost its answer) on a statement that is not harmless to
+    repeat, read what became of that statement from the server's record, and record it in the ledger."""
+    by_number = {m.number: m for m in migrations}
+    found: list[Recovery] = []
+    for v, st in sorted(states.items()):
+        m = by_number.get(int(v))
+        if m is None or st.in_flight != "up" or st.next_unsent:
+            continue
+        if st.failed_statement and not st.outcome_unknown:
+            continue  # an ordinary failure: the server said it changed nothing
+        k = st.failed_statement or st.done + 1
+        if k > len(m.up) or is_rerunnable(m.up[k - 1].sql):
+            continue
+        if cumulative_hash(s.raw for s in m.up[:k - 1]) != st.cumulative_hash:
+            continue  # edited since: the planner refuses it
+        qid = statement_id(st.run_id, m.version, k)
+        look = lookup(ch, qid, sent_at=_unix(st.recorded_at), wait=wait)
+        found.append(Recovery(m.version, k, look.outcome, look.source))
+        if look.outcome not in ("applied", "not_applied"):
+            continue
+        done = k if look.outcome == "applied" else k - 1
+        ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="recovered", statement_index=done,
+                      cumulative_hash=cumulative_hash(s.raw for s in m.up[:done]),
+                      error=f"statement {k} {look.outcome.replace('_', ' ')} per {look.source} ({qid})")
+    return tuple(found)
+
+
+def _unix(recorded_at: str) -> float:
+    try:
+        stamp = datetime.fromisoformat(recorded_at.replace(" ", "T"))
+    except ValueError:
+        return 0.0
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+def _lock_result(lock: LockInfo) -> LockResult:
+    return LockResult(lock.kind, lock.guarantee, lock.waited_seconds, lock.reason)
 
 
 def _accepted_changes(migrations: tuple[Migration, ...], states: dict[str, VersionState],
@@ -121,62 +220,63 @@ def _accepted_changes(migrations: tuple[Migration, ...], states: dict[str, Versi
             and st.applied and st.checksum != m.checksum]
 
 
-def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None,
-         lock_covered: bool = False) -> TargetUpResult:
-    """Run down parts, newest first, until `to` is the newest applied version (`0` for none)."""
+def down(ch: ClickHouse, settings: Settings, lock: LockInfo | None, *, to: str, reporter: Reporter | None = None,
+         check: Callable[[], None] | None = None) -> TargetUpResult:
+    """Run down parts, newest first, until `to` is the newest applied version (`0` for none). Without a
+    lock (None), a dry run: nothing is sent; the result lists the statements."""
     migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        ledger = ledger_for(ch, settings)
-        guard: AbstractContextManager[LockInfo] = (
-            nullcontext(LockInfo("none", "read-only")) if dry_run
-            else run_lock(ch, settings, covered=lock_covered)
-        )
-        with guard as info:
-            steps = plan_down(migrations, ledger.states(), to=to)
-            if dry_run:
-                notes = tuple(f"{m.filename} down statement {s.index}: {s.sql}" for m in steps
-                              for s in (m.down or ()))
-                return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True, notes=notes)
-            ch.use_database(ledger.database)
-            done = tuple(run_down(ch, ledger, m, reporter, check=info.check) for m in steps)
-            return TargetUpResult("clickhouse", ch.label, ch.embedded, done)
+    ledger = ledger_for(ch, settings)
+    steps = plan_down(migrations, ledger.states(), to=to)
+    if lock is None:
+        statements = tuple(PlannedStatement(m.version, m.name, str(m.path), s.index, s.line, s.sql)
+                           for m in steps for s in (m.down or ()))
+        return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True, statements=statements)
+    ch.use_database(ledger.database)
+    done = tuple(run_down(ch, ledger, m, reporter, check=check or lock.check) for m in steps)
+    return TargetUpResult("clickhouse", ch.label, ch.embedded, done, lock=_lock_result(lock))
 
 
-def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"],
-            lock_covered: bool = False) -> str:
-    """Mark a dirty (failed or interrupted) version by hand, recording who and when."""
+def resolve(ch: ClickHouse, settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
+    """Mark a dirty (failed or interrupted) version by hand, recording who and when (under the caller's lock)."""
     migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        ledger = ledger_for(ch, settings)
-        with run_lock(ch, settings, covered=lock_covered):
-            states = ledger.states()
-            st = states.get(version) or next((s for v, s in states.items() if int(v) == int(version)), None)
-            if st is None or st.in_flight is None:
-                raise StateError(f"version {version} is not dirty (nothing to resolve)",
-                                 hint="`chmigrate status` shows failed or dirty versions")
-            m = find(migrations, version) if any(x.number == int(version) for x in migrations) else None
-            checksum = m.checksum if m else st.checksum
-            n = len(m.up) if m else st.statement_count
-            event: Literal["resolved_applied", "resolved_rolled_back"] = (
-                "resolved_applied" if outcome == "applied" else "resolved_rolled_back")
-            ledger.record(Subject(st.version, st.name, checksum, n), event=event,
-                          statement_index=n if outcome == "applied" else 0,
-                          cumulative_hash=cumulative_hash(s.raw for s in m.up) if m and outcome == "applied"
-                          else "", error=f"resolved by hand ({ledger.os_user}@{ledger.host})")
-            return f"{st.version} ({st.name}) marked {outcome.replace('_', ' ')}"
+    ledger = ledger_for(ch, settings)
+    states = ledger.states()
+    st = states.get(version) or next((s for v, s in states.items() if int(v) == int(version)), None)
+    if st is None or st.in_flight is None:
+        raise StateError(f"version {version} is not dirty (nothing to resolve)",
+                         hint="`chmigrate status` shows failed or dirty versions")
+    m = find(migrations, version) if any(x.number == int(version) for x in migrations) else None
+    checksum = m.checksum if m else st.checksum
+    n = len(m.up) if m else st.statement_count
+    event: Literal["resolved_applied", "resolved_rolled_back"] = (
+        "resolved_applied" if outcome == "applied" else "resolved_rolled_back")
+    ledger.record(Subject(st.version, st.name, checksum, n), event=event,
+                  statement_index=n if outcome == "applied" else 0,
+                  cumulative_hash=cumulative_hash(s.raw for s in m.up) if m and outcome == "applied"
+                  else "", error=f"resolved by hand ({ledger.os_user}@{ledger.host})")
+    return st.version
 
 
-def unlock(settings: Settings) -> list[str]:
-    """Release stale claims of the KeeperMap lock and the lease. Embedded and Postgres-advisory locks release
-    themselves."""
+def unlock(settings: Settings, *, force: bool = False) -> tuple[ReleasedClaim, ...]:
+    """Release expired claims of the KeeperMap lock and the lease, and live ones with `force`. Embedded and
+    Postgres-advisory locks release themselves."""
     with open_clickhouse(settings) as ch:
         if ch.embedded:
-            return []
+            return ()
         db = clickhouse_database(settings)
-        keeper_claims = KeeperLock(ch, db, settings.ledger_table + "_keeper_lock").break_claim()
-        lease_claims = LeaseLock(ch, db, settings.ledger_table + "_lock").break_all()
-        return ([f"released the KeeperMap lock of {c.holder} on {c.host} (claimed {c.claimed_at} UTC)"
-                 for c in keeper_claims]
-                + [f"released the lease of {c.holder} on {c.host} (claimed {c.claimed_at} UTC)"
-                   for c in lease_claims])
-
+        keeper_table, lease_table = lock_tables(settings)
+        keeper = KeeperLock(ch, db, keeper_table)
+        lease = LeaseLock(ch, db, lease_table)
+        live = [("keeper-map", c) for c in keeper.live_claims()]
+        if ch.table_exists(db, lease_table):
+            live += [("lease", c) for c in lease.active_claims()]
+        if live and not force:
+            kind, c = live[0]
+            raise StateError(f"the {kind} lock of {db} is held by a live run on {c.host} (claimed {c.claimed_at} "
+                             f"UTC, expires {c.expires_at} UTC)",
+                             hint="if that run is dead, `chmigrate unlock --force` frees it now; otherwise wait")
+        released = [ReleasedClaim("keeper-map", c.holder, c.host, c.claimed_at, c.expires_at, live=c.live)
+                    for c in keeper.break_claim()]
+        released += [ReleasedClaim("lease", c.holder, c.host, c.claimed_at, c.expires_at, live=True)
+                     for c in lease.break_all()]
+        return tuple(released)

@@ -128,7 +128,7 @@ def baseline(settings: Settings, *, to: str) -> BaselineResult:
         raise UsageError(f"--to {to}: no migration with that version")
     with open_clickhouse(settings) as ch:
         ledger = ch_ops.ledger_for(ch, settings)
-        with ch_ops.run_lock(ch, settings, covered=False):
+        with ch_ops.run_lock(ch, settings):
             states = ledger.states()
             touched = [s.version for s in states.values() if s.applied or s.in_flight]
             if touched:

@@ -141,6 +141,7 @@ class ClickHouse:
         self.embedded = embedded
         self._secrets = tuple(secrets)
         self.requests = 0
+        self.config: ClickHouseConfig | None = None  # set by connect(): lets clone() open a second connection
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -179,7 +180,18 @@ class ClickHouse:
             err = server_error(exc, secrets)
             raise type(err)(f"cannot connect to ClickHouse at {label}: {err.message}", code=err.code,
                             hint=err.hint) from None
-        return cls(client, label=label, embedded=False, secrets=secrets)
+        ch = cls(client, label=label, embedded=False, secrets=secrets)
+        ch.config = config
+        return ch
+
+    def clone(self, *, query_timeout: float) -> ClickHouse:
+        """A second connection to the same server with its own timeout (the embedded engine: itself)."""
+        if self.embedded or self.config is None:
+            return self
+        from dataclasses import replace
+
+        return ClickHouse.connect(replace(self.config, query_timeout=query_timeout,
+                                          connect_timeout=min(self.config.connect_timeout, query_timeout)))
 
     @classmethod
     def _open_embedded(cls, path: Path, timeout: float) -> ClickHouse:
@@ -257,6 +269,12 @@ class ClickHouse:
         rows = self.query("SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
                           {"d": database, "t": table})
         return bool(rows and rows[0][0])
+
+    def existing_tables(self, database: str, tables: Sequence[str]) -> set[str]:
+        """Which of `tables` exist in `database` (one query)."""
+        rows = self.query("SELECT name FROM system.tables WHERE database = {d:String} AND has({t:Array(String)}, name)",
+                          {"d": database, "t": list(tables)})
+        return {str(r[0]) for r in rows}
 
     def use_database(self, database: str) -> None:
         """Make `database` the current database of every later statement on this connection."""

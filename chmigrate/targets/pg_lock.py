@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from chmigrate.errors import LockTimeout
+from chmigrate.errors import LockLost, LockTimeout
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -29,6 +29,8 @@ LOCK_KEY = int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big"
 class LockHold:
     waited: bool
     wait_seconds: float
+    # raises LockLost when the lock's connection is gone (and with it the lock); run before each statement
+    check: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
 
 
 @contextmanager
@@ -53,13 +55,32 @@ def advisory_lock(engine: Engine, timeout: float, label: str) -> Iterator[LockHo
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.5)
-        hold = LockHold(waited=waited, wait_seconds=time.monotonic() - started)
+        hold = LockHold(waited=waited, wait_seconds=time.monotonic() - started,
+                        check=lambda: _still_held(conn, label))
         try:
             yield hold
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
     finally:
         conn.close()
+
+
+def _still_held(conn: Connection, label: str) -> None:
+    """Confirm on the lock's own connection that this session still holds the advisory lock."""
+    from sqlalchemy import text
+
+    unsigned = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+    try:
+        held = conn.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                 " AND pid = pg_backend_pid() AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid)"),
+            {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).scalar()
+    except Exception as exc:
+        raise LockLost(f"lost the migration lock on {label}: its connection failed ({type(exc).__name__})",
+                       hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`") from exc
+    if not held:
+        raise LockLost(f"lost the migration lock on {label}: the advisory lock is no longer held",
+                       hint="stopped before the next statement; run `chmigrate status`, then `chmigrate up`")
 
 
 def _holder(conn: Connection) -> str:

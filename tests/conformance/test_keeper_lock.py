@@ -65,19 +65,37 @@ def test_up_names_the_lock_it_took(http_target: Target, tmp_path: Path) -> None:
     assert chmigrate("diff", "--exit-code", cwd=tmp_path, env=_env(http_target)).code == 0
 
 
-def test_lock_keeper_refuses_a_server_without_keeper_and_lease_needs_none(http_target: Target,
-                                                                          tmp_path: Path) -> None:
+def test_lock_keeper_refuses_a_server_without_keeper_and_the_kind_is_kept(http_target: Target,
+                                                                         tmp_path: Path) -> None:
     env = _env(http_target)
-    lease = chmigrate("up", "--to", "1", cwd=tmp_path, env=env | {"CHMIGRATE_LOCK": "lease"})
-    assert lease.code == 0 and "lock: lease (best-effort)" in lease.all, lease.all
-    forced = chmigrate("up", cwd=tmp_path, env=env | {"CHMIGRATE_LOCK": "keeper"})
+    forced = chmigrate("up", "--to", "1", cwd=tmp_path, env=env | {"CHMIGRATE_LOCK": "keeper"})
     if http_target.keeper:
         assert forced.code == 0 and "lock: keeper-map (linearizable)" in forced.all, forced.all
+        # a database locked through Keeper is never locked by a lease: a lease would not exclude a Keeper holder
+        lease = chmigrate("up", cwd=tmp_path, env=env | {"CHMIGRATE_LOCK": "lease"})
+        assert lease.code == 2 and "lease refused" in lease.err and "lock" in lease.err, lease.all
+        assert _applied(http_target, tmp_path) == ["0001"]
+        auto = chmigrate("up", cwd=tmp_path, env=env)
+        assert auto.code == 0 and "lock: keeper-map (linearizable)" in auto.all, auto.all
         assert _applied(http_target, tmp_path) == ["0001", "0002", "0003"]
     else:
         assert forced.code == 3, forced.all
         assert "lock = keeper, but" in forced.err and "KeeperMap" in forced.err
-        assert _applied(http_target, tmp_path) == ["0001"]  # nothing more ran
+        assert _applied(http_target, tmp_path) == []  # nothing ran
+    # another database first locked by a lease keeps the lease, even when Keeper is asked for
+    other_db = http_target.database + "_lease"
+    other = env | {"CHMIGRATE_DATABASE": other_db}
+    try:
+        first = chmigrate("up", "--to", "1", cwd=tmp_path, env=other | {"CHMIGRATE_LOCK": "lease"})
+        assert first.code == 0 and "lock: lease (best-effort; lock = lease)" in first.all, first.all
+        keeper = chmigrate("up", cwd=tmp_path, env=other | {"CHMIGRATE_LOCK": "keeper"})
+        assert keeper.code == 2 and "keeper refused" in keeper.err and "chmigrate_ledger_lock" in keeper.err, \
+            keeper.all
+        auto = chmigrate("up", cwd=tmp_path, env=other)
+        assert auto.code == 0 and "lock: lease (best-effort; recorded: this database uses the lease)" in auto.all
+    finally:
+        with http_target.connect() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS `{other_db}`")
 
 
 def test_a_held_claim_makes_another_run_wait_then_give_up(keeper_target: Target, ch: ClickHouse,
@@ -100,8 +118,12 @@ def test_unlock_frees_the_claim_of_a_crashed_run(keeper_target: Target, ch: Clic
     crashed = KeeperLock(ch, keeper_target.database, TABLE)
     crashed.acquire(timeout=5)
     crashed.heartbeat.stop()  # the process died: no more renewals, no release
+    # its claim has not expired yet: a live claim is only freed with --force
     r = chmigrate("unlock", cwd=tmp_path, env=_env(keeper_target))
-    assert r.code == 0 and f"released the KeeperMap lock of {crashed.holder}" in r.all, r.all
+    assert r.code == 1 and "held by a live run" in r.err and "--force" in r.err, r.all
+    assert ch.query(f"SELECT holder FROM `{keeper_target.database}`.{TABLE}") == [(crashed.holder,)]
+    r = chmigrate("unlock", "--force", cwd=tmp_path, env=_env(keeper_target))
+    assert r.code == 0 and f"released the keeper-map claim of {crashed.holder}" in r.all and "(live;" in r.all, r.all
     assert chmigrate("unlock", cwd=tmp_path, env=_env(keeper_target)).out.strip() == (
         "no lock held: nothing to release")
     r = chmigrate("up", "--lock-timeout", "1", cwd=tmp_path, env=_env(keeper_target))
@@ -125,7 +147,7 @@ def test_an_expired_claim_is_taken_over_and_its_old_holder_stops(keeper_target: 
         try:
             old.check()
         except LockLost as exc:
-            assert "another run took it over" in str(exc)
+            assert "another run holds it now" in str(exc)
             break
         time.sleep(0.1)
     else:

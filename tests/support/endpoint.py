@@ -708,8 +708,12 @@ class InProcessEngine:
 
 
 _CONFIG_XML = "<clickhouse>\n    <default_database>_local</default_database>\n</clickhouse>\n"
+# KeeperMap on the in-memory test Keeper, and system.query_log as a server keeps it (chmigrate reads the outcome
+# of an interrupted statement from it).
 _KEEPER_XML = ("<clickhouse>\n    <keeper_map_path_prefix>/keeper_map_tables</keeper_map_path_prefix>\n"
-               "    <zookeeper><implementation>testkeeper</implementation></zookeeper>\n</clickhouse>\n")
+               "    <zookeeper><implementation>testkeeper</implementation></zookeeper>\n"
+               "    <query_log><database>system</database><table>query_log</table>"
+               "<flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>\n</clickhouse>\n")
 _STATS_MARK = "__chmigrate_endpoint_stats__"
 _STATS_SQL = (f"SELECT '{_STATS_MARK}', sumIf(value, event = 'InsertedRows'), "
               "sumIf(value, event = 'InsertedBytes') FROM system.events FORMAT TabSeparated")
