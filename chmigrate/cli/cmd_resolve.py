@@ -1,6 +1,6 @@
 """`chmigrate resolve VERSION --applied|--rolled-back`: mark a dirty migration after fixing it by hand."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -17,6 +17,8 @@ def resolve(
     applied: Annotated[bool, typer.Option("--applied", help="the database now holds all its changes")] = False,
     rolled_back: Annotated[bool, typer.Option("--rolled-back", help="the database holds none of them")]
     = False,
+    lock_timeout: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--lock-timeout", help="seconds to wait for another run's lock [env CHMIGRATE_LOCK_TIMEOUT]")] = None,
 ) -> int:
     """Record by hand how a failed or interrupted ClickHouse migration ended (who and when are recorded)."""
     if applied == rolled_back:

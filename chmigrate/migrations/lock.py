@@ -91,7 +91,7 @@ class Heartbeat:
         while not stop.wait(delay):
             try:
                 if not self.renew():
-                    self.lost = "another run holds it now"
+                    self.lost = "its claim was released or taken over by another run"
                     return
                 self.confirmed = time.monotonic()
                 self.failure = ""

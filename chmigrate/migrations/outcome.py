@@ -94,8 +94,9 @@ def is_no_effect(code: int | None) -> bool:
     return code is not None and code in NO_EFFECT_CODES
 
 
-def lookup(ch: ClickHouse, qid: str, *, sent_at: float, wait: float = 60.0) -> Lookup:
-    """Ask the server what became of the statement sent with id `qid` at (about) unix time `sent_at`."""
+def lookup(ch: ClickHouse, qid: str, *, sent_at: float, server_clock: bool = False, wait: float = 60.0) -> Lookup:
+    """Ask the server what became of the statement sent with id `qid` at (about) unix time `sent_at`, read
+    from this machine's clock, or from the server's with `server_clock` (a ledger row's time)."""
     if ch.embedded:
         return Lookup("no_record", "the embedded engine keeps no query log across runs")
     try:
@@ -126,7 +127,7 @@ def lookup(ch: ClickHouse, qid: str, *, sent_at: float, wait: float = 60.0) -> L
         return Lookup("not_applied", "system.query_log", errors[-1] if errors else "")
     if types:  # QueryStart only: the server went away while running it
         return Lookup("unknown", "system.query_log: started, never finished")
-    if flushed and not _restarted_since(ch, sent_at):
+    if flushed and not _restarted_since(ch, sent_at, server_clock):
         return Lookup("not_applied", "system.query_log: never received")
     return Lookup("no_record", "system.query_log has no entry (logs not flushed, or the server restarted)")
 
@@ -145,7 +146,9 @@ def _flush(ch: ClickHouse) -> bool:
         return False  # not permitted: an entry may still be in the server's buffer
 
 
-def _restarted_since(ch: ClickHouse, sent_at: float) -> bool:
-    rows = ch.query("SELECT toUnixTimestamp(now()) - uptime()")
-    started = float(rows[0][0]) if rows else 0.0
-    return started > sent_at - 1.0
+def _restarted_since(ch: ClickHouse, sent_at: float, server_clock: bool) -> bool:
+    """Did the server start after `sent_at`? Compared on one clock: the two machines' clocks may differ."""
+    rows = ch.query("SELECT toUnixTimestamp(now()), uptime()")
+    now, uptime = (float(rows[0][0]), float(rows[0][1])) if rows else (0.0, 0.0)
+    elapsed = (now if server_clock else time.time()) - sent_at
+    return uptime < elapsed + 1.0

@@ -188,7 +188,7 @@ def recover(ch: ClickHouse, ledger: Ledger, migrations: Sequence[Migration], sta
         if cumulative_hash(s.raw for s in m.up[:k - 1]) != st.cumulative_hash:
             continue  # edited since: the planner refuses it
         qid = statement_id(st.run_id, m.version, k)
-        look = lookup(ch, qid, sent_at=_unix(st.recorded_at), wait=wait)
+        look = lookup(ch, qid, sent_at=_unix(st.recorded_at), server_clock=True, wait=wait)
         found.append(Recovery(m.version, k, look.outcome, look.source))
         if look.outcome not in ("applied", "not_applied"):
             continue

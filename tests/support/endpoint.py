@@ -986,7 +986,8 @@ class FaultSpec:
     in the query text, None matches every query; after: let this many matching requests through first;
     times: fire this many times (None: for ever); drop_connection: close the socket without answering;
     phase: "before" (the query does not run) or "after" (it runs, then the answer is replaced);
-    code / message: of the ClickHouse-like error body; delay: seconds to wait before failing.
+    code / message: of the ClickHouse-like error body; delay: seconds to wait before failing; fail: False
+    makes a fault that only delays the query (which then runs), without holding the engine meanwhile.
     """
 
     status: int = 500
@@ -998,6 +999,7 @@ class FaultSpec:
     code: int = 1001
     message: str = "Fault injected by the test endpoint"
     delay: float = 0.0
+    fail: bool = True
     id: int = 0
     fired: int = 0
 
@@ -1382,6 +1384,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry["fault"] = {"id": fault.id, "phase": phase, "drop_connection": fault.drop_connection}
         if fault.delay:
             time.sleep(fault.delay)
+        if not fault.fail and not fault.drop_connection:
+            return
         if fault.drop_connection:
             raise _DropConnection()
         err = ClickHouseError.make(fault.code, fault.message)
