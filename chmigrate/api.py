@@ -81,6 +81,8 @@ def writing(settings: Settings, *, clickhouse: bool, postgres: bool) -> Iterator
     """Open the engines a writing command changes and take their run locks, always in one order: the
     ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
     both before every statement."""
+    if clickhouse:
+        ch_ops.load_migrations(settings)  # a bad file is reported before any database is opened or locked
     with ExitStack() as stack:
         ch = stack.enter_context(open_clickhouse(settings)) if clickhouse else None
         lock = stack.enter_context(ch_ops.run_lock(ch, settings)) if ch is not None else None
@@ -113,6 +115,7 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
     targets: list[TargetUpResult] = []
     if dry_run:
         if settings.wants("clickhouse"):
+            ch_ops.load_migrations(settings)
             targets.append(ch_ops.dry_run(settings, to=to, allow_changed=allow_changed, retry=retry))
         if settings.wants("postgres"):
             with open_postgres(settings) as pg:

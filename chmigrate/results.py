@@ -54,12 +54,26 @@ class PlannedStatement:
 
 
 @dataclass(frozen=True)
+class SentStatement:
+    """One request `up` would send, in order: a migration statement (with its version and index), a ledger
+    write, or the setup of chmigrate's own tables; with the settings it is sent with."""
+
+    kind: Literal["statement", "ledger", "setup"]
+    sql: str
+    settings: tuple[tuple[str, str], ...] = ()
+    version: str | None = None
+    index: int | None = None
+
+
+@dataclass(frozen=True)
 class TargetPlan:
     engine: Literal["clickhouse", "postgres"]
     target: str
     embedded: bool
     statements: tuple[PlannedStatement, ...]
     notes: tuple[str, ...] = ()
+    script: tuple[SentStatement, ...] = ()  # everything `up` would send, ledger writes included (ClickHouse)
+    lock: str = ""  # the run lock `up` would take: "embedded-directory", "keeper-map", "lease", or a choice
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,7 @@ class TargetUpResult:
     recovered: tuple[Recovery, ...] = ()
     accepted: tuple[AcceptedChange, ...] = ()
     statements: tuple[PlannedStatement, ...] = ()  # a dry run of `down`: what it would send
+    script: tuple[SentStatement, ...] = ()  # a dry run of `up`: everything it would send
 
 
 @dataclass(frozen=True)

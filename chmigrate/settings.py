@@ -129,6 +129,9 @@ def load(
     defaults = Settings()
     for name in ("migrations_dir", "local_dir", "postgres_dir"):
         values.setdefault(name, cwd / getattr(defaults, name))
+    if values.get("lock_lease", defaults.lock_lease) < 1:
+        raise ConfigError("lock_lease", f"{values['lock_lease']:g} s is too short: a lock claim must live at least "
+                          "1 s between renewals", hint="the default is 30 s")
     ledger = values.get("ledger_table", defaults.ledger_table)
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")

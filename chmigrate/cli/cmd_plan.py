@@ -7,7 +7,7 @@ import typer
 from chmigrate import api
 from chmigrate.cli.app import app
 from chmigrate.cli.common import Context, command
-from chmigrate.cli.render import plan_document, target_heading
+from chmigrate.cli.render import plan_document, script_lines, target_heading
 from chmigrate.errors import EXIT_OK
 
 
@@ -26,13 +26,17 @@ def plan(
         ctx.term.line(f"-- {target_heading(t.engine, t.target, t.embedded)}")
         if not t.statements:
             ctx.term.line("-- nothing to apply")
-        current = None
-        for s in t.statements:
-            if s.path != current:
-                current = s.path
-                ctx.term.line(f"\n-- version {s.version}: {s.path}")
-            ctx.term.line(f"-- statement {s.index} (line {s.line})")
-            ctx.term.line(s.sql.rstrip() + ";")
+        elif t.script:
+            for line in script_lines(t.statements, t.script, t.lock):
+                ctx.term.line(line)
+        else:
+            current = None
+            for s in t.statements:
+                if s.path != current:
+                    current = s.path
+                    ctx.term.line(f"\n-- version {s.version}: {s.path}")
+                ctx.term.line(f"-- statement {s.index} (line {s.line})")
+                ctx.term.line(s.sql.rstrip() + ";")
         for note in t.notes:
             ctx.term.line(f"-- {note}")
     return EXIT_OK

@@ -9,7 +9,7 @@ from chmigrate import api
 from chmigrate.cli.app import app
 from chmigrate.cli.common import Context, command
 from chmigrate.cli.output import Terminal
-from chmigrate.cli.render import target_heading, up_document, up_notes
+from chmigrate.cli.render import script_lines, target_heading, up_document, up_notes
 from chmigrate.errors import EXIT_OK
 from chmigrate.migrations.discovery import Migration, Statement
 from chmigrate.migrations.rerun import normalized
@@ -65,6 +65,10 @@ def up(
                                                               else "") for a in t.applied] + list(t.notes)
             for note in lines or ["nothing to apply"]:
                 ctx.term.line(f"  {note}")
+            if t.script:
+                ctx.term.line("")
+                for line in script_lines(t.statements, t.script, ""):
+                    ctx.term.line(line)
         elif t.applied:
             n = sum(a.statements for a in t.applied)
             ctx.term.line(f"{heading}: applied {len(t.applied)} migration(s), {n} statement(s)")

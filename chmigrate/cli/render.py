@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from chmigrate.results import LockResult, PlanResult, Recovery, StatusResult, TargetStatus, TargetUpResult, UpResult
+from chmigrate.results import (
+    LockResult,
+    PlannedStatement,
+    PlanResult,
+    Recovery,
+    SentStatement,
+    StatusResult,
+    TargetStatus,
+    TargetUpResult,
+    UpResult,
+)
 
 JSON_VERSION = 1
 
@@ -42,7 +53,8 @@ def plan_document(result: PlanResult) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": JSON_VERSION}
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded,
-                         "statements": [asdict(s) for s in t.statements], "notes": list(t.notes)}
+                         "statements": [asdict(s) for s in t.statements], "notes": list(t.notes),
+                         "lock": t.lock or None, "script": [asdict(s) for s in t.script]}
     return doc
 
 
@@ -54,8 +66,33 @@ def up_document(result: UpResult) -> dict[str, Any]:
                          "lock": asdict(t.lock) if t.lock else None,
                          "recovered": [asdict(r) for r in t.recovered],
                          "accepted": [asdict(a) for a in t.accepted],
-                         "statements": [asdict(s) for s in t.statements]}
+                         "statements": [asdict(s) for s in t.statements],
+                         "script": [asdict(s) for s in t.script]}
     return doc
+
+
+def script_lines(statements: Sequence[PlannedStatement], script: Sequence[SentStatement], lock: str) -> list[str]:
+    """The SQL `up` would send, in order, as a script: migration statements as SQL under a comment naming
+    their file, statement and line; the lock, ledger writes and setup as comments."""
+    where = {(s.version, s.index): s for s in statements}
+    lines = [f"-- lock: {lock}"] if lock else []
+    current = None
+    for sent in script:
+        if sent.kind != "statement":
+            text = " ".join(sent.sql.split())
+            lines.append(f"-- {sent.kind}: {text[:160]}{'...' if len(text) > 160 else ''}")
+            continue
+        s = where.get((sent.version or "", sent.index or 0))
+        if s is not None and s.path != current:
+            current = s.path
+            lines.append(f"\n-- version {s.version}: {s.path}")
+        if s is not None:
+            lines.append(f"-- statement {s.index} (line {s.line})")
+        settings = ", ".join(f"{k} = {v}" for k, v in sent.settings if k not in ("query_id", "log_comment"))
+        if settings:
+            lines.append(f"-- settings: {settings}")
+        lines.append(sent.sql.rstrip() + ";")
+    return lines
 
 
 def lock_line(lock: LockResult) -> str:

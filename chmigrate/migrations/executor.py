@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chmigrate.errors import ConnectionFailed, DatabaseError, StatementFailed
+from chmigrate.errors import ConnectionFailed, DatabaseError, LockLost, StatementFailed
 from chmigrate.migrations.discovery import Migration, Statement
 from chmigrate.migrations.ledger import Ledger, Subject, cumulative_hash
 from chmigrate.migrations.mutations import UNFINISHED, failed_mutation, mutation_target
@@ -49,12 +49,11 @@ def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str
         ch.execute(sql, settings=statement_settings(migration, qid))
     except DatabaseError as exc:
         if target is not None and exc.code == UNFINISHED:
-            reason = failed_mutation(ch, target, database, began)
-            if reason:
-                raise DatabaseError(f"the mutation failed: {reason}", code=exc.code) from exc
+            why = failed_mutation(ch, target, database, began, known_failed=True) or exc.message
+            raise DatabaseError(f"the mutation failed: {why}", code=exc.code) from exc
         raise
     if target is not None:
-        reason = failed_mutation(ch, target, database, began)
+        reason = failed_mutation(ch, target, database, began, known_failed=False)
         if reason:
             raise DatabaseError(f"the mutation failed: {reason}", code=UNFINISHED)
 
@@ -135,7 +134,16 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
             # Mark the point before a statement whose repetition would do harm.
             ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
             recorded = completed
-        check()
+        try:
+            check()
+        except LockLost:
+            # Say that statement stmt.index was never sent, so that the next run resumes there even where the
+            # server keeps no query log. The ledger honours the row only if no other run wrote about this
+            # version in between (see ledger.fold), so writing it without the lock is harmless.
+            with contextlib.suppress(DatabaseError):
+                ledger.record(subject, event="stopped", statement_index=completed, cumulative_hash=h,
+                              started_at=began, error=f"lost the run lock before statement {stmt.index}")
+            raise
         reporter.statement_started(m, stmt)
         t0 = time.perf_counter()
         qid = statement_id(ledger.run_id, m.version, stmt.index)

@@ -31,6 +31,7 @@ Event = Literal[
     "applied",  # all statements done: the version is applied
     "failed",  # statement failed_statement failed with a server error; statements before it are done
     "failed_unknown",  # statement failed_statement was sent but its outcome is unknown (connection lost)
+    "stopped",  # this run lost its lock and stopped before statement statement_index + 1, which it never sent
     "recovered",  # a later run read the server's record: statement_index statements are done and the next
     #              one took no effect (error says what the record showed)
     "resolved_applied",  # a person marked a dirty version applied
@@ -141,7 +142,12 @@ def fold(records: Sequence[Record]) -> dict[str, VersionState]:
         error = ""
         unknown = False
         unsent = False
-        if r.event == "recovered":
+        if r.event == "stopped":
+            # honoured only when no other run wrote about this version since this run's own last row
+            if not (prev and prev.in_flight == "up" and prev.run_id == r.run_id and prev.done == r.statement_index):
+                continue
+            in_flight, unsent = "up", True
+        elif r.event == "recovered":
             in_flight, unsent = "up", True
         elif r.event in ("started", "progress"):
             in_flight = "up"
@@ -183,7 +189,7 @@ class Ledger:
         self.max_defer_seconds = MAX_DEFER_SECONDS
         self.host = socket.gethostname()
         self.os_user = _os_user()
-        self._db_user = db_user
+        self.db_user = db_user
 
     # -- schema -----------------------------------------------------------------------
     def exists(self) -> bool:
@@ -244,7 +250,7 @@ class Ledger:
             "cumulative_hash": cumulative_hash, "failed_statement": failed_statement,
             "error": error[:4000], "started_at": started_at, "duration_ms": duration_ms,
             "run_id": self.run_id, "seq": self._seq, "host": self.host, "os_user": self.os_user,
-            "db_user": self._db_user, "chmigrate_version": __version__,
+            "db_user": self.db_user, "chmigrate_version": __version__,
         }
         literals = []
         for col, _ in COLUMNS:

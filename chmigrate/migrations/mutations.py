@@ -9,6 +9,7 @@ of the table: chmigrate reads its `latest_fail_reason`, kills it, and fails the 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from chmigrate.errors import DatabaseError
@@ -50,17 +51,23 @@ def mutation_target(sql: str) -> MutationTarget | None:
     return None
 
 
-def failed_mutation(ch: ClickHouse, target: MutationTarget, database: str, since: float) -> str | None:
-    """The fail reason of an unfinished mutation of the table created at or after `since` (unix time);
-    the mutation is killed so that the server stops retrying it. None when no such mutation failed."""
+def failed_mutation(ch: ClickHouse, target: MutationTarget, database: str, since: float, *,
+                    known_failed: bool) -> str | None:
+    """After a statement that created a mutation: the fail reason of an unfinished mutation of its table created
+    at or after `since` (this machine's unix time, compared as elapsed seconds on the server's clock), which
+    is then killed so that the server stops retrying it. With `known_failed` (the server answered UNFINISHED)
+    every unfinished mutation of the table created since is killed, and the reason may be '' (a server may
+    keep the reason only in memory). None when no mutation failed."""
     db = target.database or database
+    elapsed = max(0, int(time.time() - since) + 2)
+    failed = "" if known_failed else " AND latest_fail_reason != ''"
     rows = ch.query(
         "SELECT mutation_id, latest_fail_reason FROM system.mutations WHERE database = {d:String}"
-        " AND table = {t:String} AND NOT is_done AND latest_fail_reason != ''"
-        " AND toUnixTimestamp(create_time) >= {s:Int64} ORDER BY create_time",
-        {"d": db, "t": target.table, "s": int(since) - 1})
+        f" AND table = {{t:String}} AND NOT is_done{failed}"
+        " AND create_time >= now() - toIntervalSecond({s:UInt32}) ORDER BY create_time",
+        {"d": db, "t": target.table, "s": elapsed})
     if not rows:
-        return None
+        return "" if known_failed else None
     for mutation_id, _ in rows:
         try:
             ch.execute("KILL MUTATION WHERE database = {d:String} AND table = {t:String}"

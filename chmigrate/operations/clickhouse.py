@@ -25,12 +25,13 @@ from chmigrate.results import (
     PlannedStatement,
     Recovery,
     ReleasedClaim,
+    SentStatement,
     TargetPlan,
     TargetStatus,
     TargetUpResult,
 )
 from chmigrate.settings import Settings
-from chmigrate.targets.clickhouse import ClickHouse
+from chmigrate.targets.clickhouse import ClickHouse, Recorded, ScriptConnection
 
 
 def load_migrations(settings: Settings) -> tuple[Migration, ...]:
@@ -121,16 +122,50 @@ def status(settings: Settings) -> TargetStatus:
 
 def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
          retry: bool = False) -> TargetPlan:
+    """What `up` would do, found by running the executor on a connection that records its writes: the
+    migration statements with the settings they are sent with, the ledger writes and the run lock."""
     migrations = load_migrations(settings)
     with open_clickhouse(settings) as ch:
-        steps = plan_up(migrations, ledger_for(ch, settings).states(), to=to, allow_changed=allow_changed,
-                        retry_failed=retry)
+        ledger = ledger_for(ch, settings)
+        states = ledger.states()
+        steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
         rows = tuple(
             PlannedStatement(s.migration.version, s.migration.name, str(s.migration.path), st.index, st.line,
                              st.sql)
             for s in steps for st in s.migration.up[s.start - 1:]
         )
-        return TargetPlan("clickhouse", ch.label, ch.embedded, rows)
+        script: tuple[SentStatement, ...] = ()
+        if steps:
+            rec = ScriptConnection(ch)
+            shadow = Ledger(rec, ledger.database, ledger.table, db_user=ledger.db_user)
+            shadow.run_id = "<run>"
+            shadow.ensure()
+            apply_steps(rec, shadow, steps)
+            script = tuple(_sent(r, shadow) for r in rec.sent)
+        return TargetPlan("clickhouse", ch.label, ch.embedded, rows, script=script, lock=_lock_kind(ch, settings))
+
+
+def _sent(r: Recorded, ledger: Ledger) -> SentStatement:
+    settings = dict(r.settings)
+    qid = settings.get("log_comment", "")
+    if qid.startswith("chmigrate-"):
+        version, index = qid.rsplit("-", 2)[-2:]
+        return SentStatement("statement", r.sql, r.settings, version, int(index))
+    kind: Literal["ledger", "setup"] = "ledger" if r.sql.startswith(f"INSERT INTO {ledger.qualified}") else "setup"
+    return SentStatement(kind, r.sql, r.settings)
+
+
+def _lock_kind(ch: ClickHouse, settings: Settings) -> str:
+    """The run lock `up` would take, read without writing."""
+    if ch.embedded:
+        return "embedded-directory"
+    keeper_table, lease_table = lock_tables(settings)
+    present = ch.existing_tables(clickhouse_database(settings), (keeper_table, lease_table))
+    if keeper_table in present:
+        return "keeper-map"
+    if lease_table in present or settings.lock == "lease":
+        return "lease"
+    return "keeper-map" if settings.lock == "keeper" else "keeper-map, or lease where the server has no Keeper"
 
 
 def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = None,
@@ -161,13 +196,15 @@ def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = N
 
 def dry_run(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
             retry: bool = False) -> TargetUpResult:
-    migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        steps = plan_up(migrations, ledger_for(ch, settings).states(), to=to, allow_changed=allow_changed,
-                        retry_failed=retry)
-        would = tuple(AppliedMigration(s.migration.version, s.migration.name, len(s.migration.up) - s.start + 1, 0,
-                                       resumed_from=s.start if s.start > 1 else None) for s in steps)
-        return TargetUpResult("clickhouse", ch.label, ch.embedded, would, dry_run=True)
+    """`up --dry-run`: the plan, as `up` would run it; nothing is sent."""
+    p = plan(settings, to=to, allow_changed=allow_changed, retry=retry)
+    counts: dict[tuple[str, str], list[int]] = {}
+    for s in p.statements:
+        counts.setdefault((s.version, s.name), []).append(s.index)
+    would = tuple(AppliedMigration(v, n, len(ix), 0, resumed_from=ix[0] if ix[0] > 1 else None)
+                  for (v, n), ix in counts.items())
+    return TargetUpResult("clickhouse", p.target, p.embedded, would, dry_run=True, statements=p.statements,
+                          script=p.script)
 
 
 def recover(ch: ClickHouse, ledger: Ledger, migrations: Sequence[Migration], states: Mapping[str, VersionState],

@@ -300,6 +300,43 @@ class ClickHouse:
         self.close()
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A write a ScriptConnection kept instead of sending."""
+
+    sql: str
+    settings: tuple[tuple[str, str], ...]
+
+
+class ScriptConnection(ClickHouse):
+    """The connection `plan` and `up --dry-run` run the executor on (Alembic's `as_sql`): reads go to the
+    server as usual, every write is recorded in `sent`, in order, and not sent."""
+
+    def __init__(self, inner: ClickHouse) -> None:
+        super().__init__(inner._client, label=inner.label, embedded=inner.embedded, secrets=inner._secrets)
+        self.sent: list[Recorded] = []
+
+    def execute(self, sql: str, *, settings: Mapping[str, Any] | None = None,
+                parameters: Mapping[str, Any] | None = None) -> None:
+        shown = sql
+        for name, value in (parameters or {}).items():
+            literal = quote_string(str(value))
+            shown = re.sub(r"\{" + re.escape(name) + r":[^}]*\}", lambda _m: literal, shown)  # noqa: B023
+        self.sent.append(Recorded(shown, tuple((k, str(v)) for k, v in (settings or {}).items())))
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+               database: str | None = None, settings: Mapping[str, Any] | None = None) -> None:
+        where = f"{quote_ident(database)}.{quote_ident(table)}" if database else quote_ident(table)
+        self.sent.append(Recorded(f"INSERT INTO {where} ({', '.join(map(quote_ident, columns))}) -- {len(rows)} row(s)",
+                                  tuple((k, str(v)) for k, v in (settings or {}).items())))
+
+    def use_database(self, database: str) -> None:
+        pass  # the real connection keeps its database
+
+    def close(self) -> None:
+        pass  # the real connection is closed by its owner
+
+
 def _directory_busy(path: Path) -> bool:
     """True when another process holds the engine's `status` file lock (as ClickHouse takes it)."""
     try:

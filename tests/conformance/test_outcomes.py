@@ -14,7 +14,9 @@ from tests.conftest import Target
 
 
 def _has_query_log(target: Target) -> bool:
+    """The server keeps system.query_log (after a flush, as chmigrate reads it)."""
     with target.connect() as ch:
+        ch.execute("SYSTEM FLUSH LOGS")
         return bool(ch.query("SELECT count() FROM system.tables WHERE database = 'system' AND name = 'query_log'")
                     [0][0])
 

@@ -110,6 +110,7 @@ def test_sigkill_at_random_moments_never_doubles_or_skips(target: Target, tmp_pa
     has_log = False
     if target.url:
         with target.connect() as ch:
+            ch.execute("SYSTEM FLUSH LOGS")
             has_log = bool(ch.query("SELECT count() FROM system.tables WHERE database = 'system'"
                                     " AND name = 'query_log'")[0][0])
     for trial in range(trials):
