@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from chmigrate import api
-from chmigrate.cli.app import app
-from chmigrate.cli.common import Context, command
+from chmigrate.cli.app import APPLY, app
+from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.output import Terminal
 from chmigrate.cli.render import target_heading, up_document
 from chmigrate.errors import EXIT_OK
@@ -36,20 +36,29 @@ class TerminalReporter:
         self.term.line(f"  applied {migration.version} in {seconds * 1000:.0f} ms")
 
 
-@command(app, "up", machine_format=True)
+@command(app, "up", panel=APPLY, formats=TEXT_OR_JSON, epilog=(
+    "Examples:\n"
+    "  chmigrate up --dry-run\n"
+    "  chmigrate up --clickhouse-url http://default@127.0.0.1:8123/default --only clickhouse --format json\n\n"
+    + exit_codes("0 applied, or nothing to apply", "1 refused: dirty, edited or unknown history",
+                 "2 usage, configuration or migration-file error", "3 database error (the failing statement is "
+                 "named and recorded)")))
 def up(
     ctx: Context,
-    to: Annotated[Optional[str], typer.Option("--to", help="stop after this version")] = None,  # noqa: UP045
+    to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--to", metavar="VERSION", help="stop after this version")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be applied; change nothing")]
     = False,
     allow_changed: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        "--allow-changed", help="accept the edited file of this applied VERSION (recorded)")] = None,
+        "--allow-changed", metavar="VERSION", help="accept the edited file of this applied VERSION "
+        "(recorded; repeatable)")] = None,
     retry: Annotated[bool, typer.Option("--retry", help="rerun a failed statement unchanged")] = False,
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
-    lock_timeout: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        "--lock-timeout", help="seconds to wait for another run's lock [env CHMIGRATE_LOCK_TIMEOUT]")] = None,
+    format: FormatOption = "text",
+    lock_timeout: LockTimeoutOption = None,
 ) -> int:
-    """Apply pending migrations (ClickHouse, then Postgres)."""
+    """Apply pending migrations (ClickHouse, then Postgres).
+
+    Each statement is recorded in the ledger as it runs; an interrupted run resumes where it stopped."""
     t0 = time.perf_counter()
     reporter = TerminalReporter(ctx.term)
     result = api.up(ctx.settings, to=to, dry_run=dry_run, allow_changed=allow_changed or (), retry=retry,
