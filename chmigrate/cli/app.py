@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -74,6 +75,11 @@ def _register() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] in (["--version"], ["version"]):
+        # The same line as the option and the command below, before any command module loads: the quickest
+        # answer, and one that can start no engine.
+        print(version_line())
+        return
     _register()
     app()
 

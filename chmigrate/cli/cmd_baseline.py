@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.render import baseline_document
@@ -25,6 +24,7 @@ def baseline(
     lock_timeout: LockTimeoutOption = None,
 ) -> int:
     """Record versions up to --to as applied, only if the live schema equals what they produce."""
+    from chmigrate import api
     from chmigrate.schema import render
 
     result = api.baseline(ctx.settings, to=to)

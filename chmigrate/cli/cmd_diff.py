@@ -4,7 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import Context, command, exit_codes
 from chmigrate.cli.render import diff_document, target_heading
@@ -29,6 +28,7 @@ def diff(
         "target server (created and dropped) instead of a local engine")] = None,
 ) -> int:
     """Compare the live schema with the schema the migrations produce. Writes nothing to the target."""
+    from chmigrate import api
     from chmigrate.schema import render
 
     result = api.diff(ctx.settings, dev_database=dev_database)

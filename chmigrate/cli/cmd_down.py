@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.cmd_up import TerminalReporter
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
@@ -29,6 +28,8 @@ def down(
     """Undo migrations newer than --to, newest first.
 
     Needs --only when both engines are configured: a version belongs to one engine."""
+    from chmigrate import api
+
     result = api.down(ctx.settings, to=to, dry_run=dry_run, reporter=TerminalReporter(ctx.term))
     if format == "json":
         ctx.term.document(down_document(result))

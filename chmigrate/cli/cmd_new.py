@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import AUTHOR, app
 from chmigrate.cli.common import Context, command, exit_codes
 from chmigrate.errors import EXIT_OK
@@ -23,6 +22,8 @@ def new(ctx: Context, name: Annotated[str, typer.Argument(
 
     Files are named <digits>_<name>.sql. Spaces and other characters outside the name's grammar become '_'
     and letters become lower case; the command says so when it changes the name."""
+    from chmigrate import api
+
     path = api.new(ctx.settings, name)
     parsed = filenames.parse(path.name)
     written = parsed.name if parsed else path.stem

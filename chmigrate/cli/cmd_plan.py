@@ -4,7 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import plan_document, target_heading
@@ -25,6 +24,8 @@ def plan(
     """Print the statements `up` would send, in order. Changes nothing.
 
     Each statement is shown under its file and version (Postgres: Alembic's offline SQL)."""
+    from chmigrate import api
+
     result = api.plan(ctx.settings, to=to)
     if format == "json":
         ctx.term.document(plan_document(result))

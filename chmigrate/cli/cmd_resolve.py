@@ -4,7 +4,6 @@ from typing import Annotated, Literal
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.render import resolve_document
@@ -29,6 +28,8 @@ def resolve(
     """Record by hand how a failed or interrupted ClickHouse migration ended.
 
     Who and when are recorded in the ledger."""
+    from chmigrate import api
+
     if applied == rolled_back:
         raise UsageError("say either --applied or --rolled-back")
     outcome: Literal["applied", "rolled_back"] = "applied" if applied else "rolled_back"

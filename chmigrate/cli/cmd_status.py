@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import status_document, status_rows, target_heading
@@ -27,6 +26,8 @@ def status(
     = False,
 ) -> int:
     """Show each migration's state: applied, pending, changed, unknown, failed or dirty."""
+    from chmigrate import api
+
     result = api.status(ctx.settings)
     if format == "json":
         ctx.term.document(status_document(result))

@@ -1,6 +1,5 @@
 """`chmigrate unlock`: release a stale lock left by a crashed run."""
 
-from chmigrate import api
 from chmigrate.cli.app import OPERATE, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import unlock_document
@@ -14,6 +13,8 @@ from chmigrate.errors import EXIT_OK
     + exit_codes("0 released, or nothing held", "2 usage or configuration error", "3 database error")))
 def unlock(ctx: Context, format: FormatOption = "text") -> int:
     """Release the ClickHouse lock (KeeperMap claim or lease) of a crashed run; both also expire."""
+    from chmigrate import api
+
     released = api.unlock(ctx.settings)
     if format == "json":
         ctx.term.document(unlock_document(released))

@@ -1,18 +1,18 @@
 """`chmigrate up`: apply pending migrations."""
 
 import time
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.output import Terminal
 from chmigrate.cli.render import target_heading, up_document
 from chmigrate.errors import EXIT_OK
-from chmigrate.migrations.discovery import Migration, Statement
-from chmigrate.migrations.rerun import normalized
+
+if TYPE_CHECKING:
+    from chmigrate.migrations.discovery import Migration, Statement
 
 
 class TerminalReporter:
@@ -21,18 +21,20 @@ class TerminalReporter:
     def __init__(self, term: Terminal) -> None:
         self.term = term
 
-    def migration_started(self, migration: Migration, start: int) -> None:
+    def migration_started(self, migration: "Migration", start: int) -> None:
         resumed = f" (resuming at statement {start})" if start > 1 else ""
         self.term.line(f"applying {migration.filename}{resumed}")
 
-    def statement_started(self, migration: Migration, statement: Statement) -> None:
+    def statement_started(self, migration: "Migration", statement: "Statement") -> None:
         pass
 
-    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None:
+    def statement_done(self, migration: "Migration", statement: "Statement", seconds: float) -> None:
+        from chmigrate.migrations.rerun import normalized
+
         first = normalized(statement.sql)[:70]
         self.term.line(f"  [{statement.index}/{len(migration.up)}] {first}  ({seconds * 1000:.0f} ms)")
 
-    def migration_done(self, migration: Migration, seconds: float) -> None:
+    def migration_done(self, migration: "Migration", seconds: float) -> None:
         self.term.line(f"  applied {migration.version} in {seconds * 1000:.0f} ms")
 
 
@@ -59,6 +61,8 @@ def up(
     """Apply pending migrations (ClickHouse, then Postgres).
 
     Each statement is recorded in the ledger as it runs; an interrupted run resumes where it stopped."""
+    from chmigrate import api
+
     t0 = time.perf_counter()
     reporter = TerminalReporter(ctx.term)
     result = api.up(ctx.settings, to=to, dry_run=dry_run, allow_changed=allow_changed or (), retry=retry,

@@ -4,7 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from chmigrate import api
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import verify_document
@@ -29,6 +28,8 @@ def verify(
 
     Every migration applied with matching checksums, nothing unknown, failed or half-applied, no schema
     drift, and every materialized view's columns fit its target."""
+    from chmigrate import api
+
     result = api.verify(ctx.settings, dev_database=dev_database)
     if format == "json":
         ctx.term.document(verify_document(result))
