@@ -232,7 +232,8 @@ def new(settings: Settings, name: str) -> Path:
     try:
         filename = filenames.format_name(number, name, width)
     except ValueError as exc:
-        raise UsageError(f"NAME {name!r}: {exc}") from None
+        raise UsageError(f"NAME {name!r}: {exc} (migration files are named {filenames.GRAMMAR}; a name is "
+                         "letters, digits, '_' and '-')") from None
     path = directory / filename
     path.write_text(
         f"-- {filename}: describe the change here.\n"

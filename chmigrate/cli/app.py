@@ -1,43 +1,103 @@
 """The Typer application: one small module per command registers itself here."""
 
+from __future__ import annotations
+
+import sys
+from typing import Any
+
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+# Command groups of `chmigrate --help`, in the order they are shown.
+APPLY, INSPECT, AUTHOR, OPERATE = "Apply", "Inspect", "Author", "Operate"
+
+
+def _no_type_tag(ctx: Any) -> None:
+    return None
+
+
+def _hide_type_tags(params: list[Any]) -> list[Any]:
+    # Typer shows a type tag (`<bool>`, `<str>`) beside every parameter, flags included, so a flag looks as if
+    # it took a value. A flag takes none: an empty metavar shows nothing. Value options name theirs
+    # (`--to VERSION`), and an argument's name (`NAME`) already says what it takes.
+    for p in params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+        elif isinstance(p, TyperArgument):
+            p.display_type_rich = _no_type_tag  # type: ignore[method-assign]
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _hide_type_tags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _hide_type_tags(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="chmigrate",
+    cls=Group,
     help="Schema-as-code migrations, verification and drift detection for ClickHouse and Postgres.",
+    epilog="Run `chmigrate COMMAND -h` for a command's options, examples and exit codes. "
+           "Full reference: the README (sections Commands, Configuration and JSON output).\n\n"
+           "Exit codes: 0 ok; 1 a check failed, drift found or the ledger forbids it; "
+           "2 usage or configuration error; 3 database error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def version_line() -> str:
+    """`chmigrate X.Y.Z (clickhouse-connect A.B.C, chDB D.E.F)`, from package metadata (no engine starts)."""
+    from chmigrate import DISTRIBUTION, distribution_version
+
+    return (f"chmigrate {distribution_version(DISTRIBUTION)} (clickhouse-connect "
+            f"{distribution_version('clickhouse-connect')}, chDB {distribution_version('chdb')})")
+
+
 def _register() -> None:
-    # Importing a command module registers its command; heavy libraries load only when it runs.
-    from chmigrate.cli import (  # noqa: F401
-        cmd_baseline,
-        cmd_diff,
-        cmd_down,
-        cmd_new,
-        cmd_plan,
-        cmd_resolve,
-        cmd_status,
-        cmd_unlock,
-        cmd_up,
-        cmd_verify,
-    )
+    # Importing a command module registers its command, in this order within its group; heavy libraries load
+    # only when a command runs.
+    from importlib import import_module
+
+    if any(c.name == "version" for c in app.registered_commands):
+        return  # registered already
+    for name in ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "unlock"):
+        import_module(f"chmigrate.cli.cmd_{name}")
+    app.command("version", cls=Command, rich_help_panel=OPERATE,
+                epilog="Example:\n  chmigrate version\n\nExit codes: 0.")(_version)
 
 
 def main() -> None:
+    if sys.argv[1:] in (["--version"], ["version"]):
+        # The same line as the option and the command below, before any command module loads: the quickest
+        # answer, and one that can start no engine.
+        print(version_line())
+        return
     _register()
     app()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True),
+    version: bool = typer.Option(False, "--version", help="print the versions of chmigrate, clickhouse-connect "
+                                 "and chDB, and exit", is_eager=True, callback=_print_version),
 ) -> None:
-    if version:
-        from chmigrate import __version__
+    pass
 
-        typer.echo(f"chmigrate {__version__}")
-        raise typer.Exit(0)
+
+def _version() -> None:
+    """Print the versions of chmigrate, clickhouse-connect and chDB (starts no engine)."""
+    typer.echo(version_line())

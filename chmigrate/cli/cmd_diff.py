@@ -1,41 +1,41 @@
 """`chmigrate diff`: how the live schema differs from the migrations (read-only)."""
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from chmigrate import api
-from chmigrate.cli.app import app
-from chmigrate.cli.common import Context, command
-from chmigrate.cli.render import target_heading
-from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+from chmigrate.cli.app import INSPECT, app
+from chmigrate.cli.common import Context, command, exit_codes
+from chmigrate.cli.render import diff_document, target_heading
+from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 FORMATS = ("text", "json", "sql", "github")
 
 
-@command(app, "diff", machine_format=True)
+@command(app, "diff", panel=INSPECT, formats=FORMATS, epilog=(
+    "Examples:\n"
+    "  chmigrate diff --exit-code\n"
+    "  chmigrate diff --format sql > reconcile.sql\n\n"
+    + exit_codes("0 compared (drift or not)", "1 with --exit-code, when there is drift",
+                 "2 usage, configuration or migration-file error", "3 database error")))
 def diff(
     ctx: Context,
-    format: Annotated[str, typer.Option("--format", help="text, json, sql or github")] = "text",
+    format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text, json, sql or github")]
+    = "text",
     exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 1 when there is drift")] = False,
     dev_database: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--dev-database", help="replay the migrations into this scratch database on the target server "
-        "(created and dropped) instead of a local engine")] = None,
+        "--dev-database", metavar="NAME", help="replay the migrations into this scratch database on the "
+        "target server (created and dropped) instead of a local engine")] = None,
 ) -> int:
     """Compare the live schema with the schema the migrations produce. Writes nothing to the target."""
+    from chmigrate import api
     from chmigrate.schema import render
 
-    if format not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
     result = api.diff(ctx.settings, dev_database=dev_database)
     ch, pg = result.clickhouse, result.postgres
     changes = ch.changes if ch else ()
     if format == "json":
-        postgres: dict[str, Any] | None = None
-        if pg is not None:
-            postgres = {"target": pg.target, "changes": [{"kind": "postgres_drift", "detail": d}
-                                                        for d in pg.differences]}
-        ctx.term.raw(render.render_json(changes, postgres=postgres))
+        ctx.term.document(diff_document(result))
     elif format == "sql":
         if ch is not None:
             ctx.term.raw(render.render_sql(changes, ch.desired, database=ch.database))

@@ -1,28 +1,39 @@
 """`chmigrate down --to VERSION`: run down parts (ClickHouse) or an Alembic downgrade (Postgres)."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from chmigrate import api
-from chmigrate.cli.app import app
+from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.cmd_up import TerminalReporter
-from chmigrate.cli.common import Context, command
-from chmigrate.cli.render import target_heading, up_notes
+from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
+from chmigrate.cli.render import down_document, target_heading, up_notes
 from chmigrate.errors import EXIT_OK
 
 
-@command(app, "down")
+@command(app, "down", panel=APPLY, formats=TEXT_OR_JSON, epilog=(
+    "Examples:\n"
+    "  chmigrate down --only clickhouse --to 0002 --dry-run\n"
+    "  chmigrate down --only postgres --to base\n\n"
+    + exit_codes("0 reverted, or nothing to undo", "1 refused by the ledger (dirty history)",
+                 "2 usage error, e.g. a migration without a down part", "3 database error")))
 def down(
     ctx: Context,
-    to: Annotated[str, typer.Option("--to", help="the version to go back to (ClickHouse: 0 for none; "
-                                    "Postgres: a revision or base)")],
+    to: Annotated[str, typer.Option("--to", metavar="VERSION", help="the version to go back to (ClickHouse: "
+                                    "0 for none; Postgres: a revision or base)")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the statements; change nothing")] = False,
-    lock_timeout: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        "--lock-timeout", help="seconds to wait for another run's lock [env CHMIGRATE_LOCK_TIMEOUT]")] = None,
+    format: FormatOption = "text",
+    lock_timeout: LockTimeoutOption = None,
 ) -> int:
-    """Undo migrations newer than --to, newest first (needs --only when both engines are configured)."""
+    """Undo migrations newer than --to, newest first.
+
+    Needs --only when both engines are configured: a version belongs to one engine."""
+    from chmigrate import api
+
     result = api.down(ctx.settings, to=to, dry_run=dry_run, reporter=TerminalReporter(ctx.term))
+    if format == "json":
+        ctx.term.document(down_document(result))
+        return EXIT_OK
     for t in result.targets:
         heading = target_heading(t.engine, t.target, t.embedded)
         if t.dry_run:

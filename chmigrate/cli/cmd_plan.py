@@ -4,20 +4,28 @@ from typing import Annotated, Optional
 
 import typer
 
-from chmigrate import api
-from chmigrate.cli.app import app
-from chmigrate.cli.common import Context, command
+from chmigrate.cli.app import INSPECT, app
+from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import plan_document, script_lines, target_heading
 from chmigrate.errors import EXIT_OK
 
 
-@command(app, "plan", machine_format=True)
+@command(app, "plan", panel=INSPECT, formats=TEXT_OR_JSON, epilog=(
+    "Examples:\n"
+    "  chmigrate plan\n"
+    "  chmigrate plan --only clickhouse --to 0004 --format json\n\n"
+    + exit_codes("0 printed", "2 usage, configuration or migration-file error", "3 database error")))
 def plan(
     ctx: Context,
-    to: Annotated[Optional[str], typer.Option("--to", help="stop after this version")] = None,  # noqa: UP045
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--to", metavar="VERSION", help="stop after this version")] = None,
+    format: FormatOption = "text",
 ) -> int:
-    """Print the statements `up` would send, each under its file and version. Changes nothing."""
+    """Print the statements `up` would send, in order. Changes nothing.
+
+    Each statement is shown under its file and version (Postgres: Alembic's offline SQL)."""
+    from chmigrate import api
+
     result = api.plan(ctx.settings, to=to)
     if format == "json":
         ctx.term.document(plan_document(result))

@@ -4,9 +4,8 @@ from typing import Annotated
 
 import typer
 
-from chmigrate import api
-from chmigrate.cli.app import app
-from chmigrate.cli.common import Context, command
+from chmigrate.cli.app import INSPECT, app
+from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import status_document, status_rows, target_heading
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
@@ -14,16 +13,21 @@ _STYLES = {"applied": "green", "pending": "yellow", "changed": "red", "unknown":
            "dirty": "red"}
 
 
-@command(app, "status", machine_format=True)
+@command(app, "status", panel=INSPECT, formats=TEXT_OR_JSON, epilog=(
+    "Examples:\n"
+    "  chmigrate status\n"
+    "  chmigrate status --format json --exit-code\n\n"
+    + exit_codes("0 shown", "1 with --exit-code, when any migration is not applied",
+                 "2 usage, configuration or migration-file error", "3 database error")))
 def status(
     ctx: Context,
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    format: FormatOption = "text",
     exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 1 unless every migration is applied")]
     = False,
 ) -> int:
     """Show each migration's state: applied, pending, changed, unknown, failed or dirty."""
-    if format not in ("text", "json"):
-        raise typer.BadParameter("--format must be text or json")
+    from chmigrate import api
+
     result = api.status(ctx.settings)
     if format == "json":
         ctx.term.document(status_document(result))

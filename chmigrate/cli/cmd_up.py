@@ -1,18 +1,18 @@
 """`chmigrate up`: apply pending migrations."""
 
 import time
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from chmigrate import api
-from chmigrate.cli.app import app
-from chmigrate.cli.common import Context, command
+from chmigrate.cli.app import APPLY, app
+from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.output import Terminal
 from chmigrate.cli.render import script_lines, target_heading, up_document, up_notes
 from chmigrate.errors import EXIT_OK
-from chmigrate.migrations.discovery import Migration, Statement
-from chmigrate.migrations.rerun import normalized
+
+if TYPE_CHECKING:
+    from chmigrate.migrations.discovery import Migration, Statement
 
 
 class TerminalReporter:
@@ -21,35 +21,48 @@ class TerminalReporter:
     def __init__(self, term: Terminal) -> None:
         self.term = term
 
-    def migration_started(self, migration: Migration, start: int) -> None:
+    def migration_started(self, migration: "Migration", start: int) -> None:
         resumed = f" (resuming at statement {start})" if start > 1 else ""
         self.term.line(f"applying {migration.filename}{resumed}")
 
-    def statement_started(self, migration: Migration, statement: Statement) -> None:
+    def statement_started(self, migration: "Migration", statement: "Statement") -> None:
         pass
 
-    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None:
+    def statement_done(self, migration: "Migration", statement: "Statement", seconds: float) -> None:
+        from chmigrate.migrations.rerun import normalized
+
         first = normalized(statement.sql)[:70]
         self.term.line(f"  [{statement.index}/{len(migration.up)}] {first}  ({seconds * 1000:.0f} ms)")
 
-    def migration_done(self, migration: Migration, seconds: float) -> None:
+    def migration_done(self, migration: "Migration", seconds: float) -> None:
         self.term.line(f"  applied {migration.version} in {seconds * 1000:.0f} ms")
 
 
-@command(app, "up", machine_format=True)
+@command(app, "up", panel=APPLY, formats=TEXT_OR_JSON, epilog=(
+    "Examples:\n"
+    "  chmigrate up --dry-run\n"
+    "  chmigrate up --clickhouse-url http://default@127.0.0.1:8123/default --only clickhouse --format json\n\n"
+    + exit_codes("0 applied, or nothing to apply", "1 refused: dirty, edited or unknown history",
+                 "2 usage, configuration or migration-file error", "3 database error (the failing statement is "
+                 "named and recorded)")))
 def up(
     ctx: Context,
-    to: Annotated[Optional[str], typer.Option("--to", help="stop after this version")] = None,  # noqa: UP045
+    to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--to", metavar="VERSION", help="stop after this version")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be applied; change nothing")]
     = False,
     allow_changed: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        "--allow-changed", help="accept the edited file of this applied VERSION (recorded)")] = None,
+        "--allow-changed", metavar="VERSION", help="accept the edited file of this applied VERSION "
+        "(recorded; repeatable)")] = None,
     retry: Annotated[bool, typer.Option("--retry", help="rerun a failed statement unchanged")] = False,
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
-    lock_timeout: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        "--lock-timeout", help="seconds to wait for another run's lock [env CHMIGRATE_LOCK_TIMEOUT]")] = None,
+    format: FormatOption = "text",
+    lock_timeout: LockTimeoutOption = None,
 ) -> int:
-    """Apply pending migrations (ClickHouse, then Postgres)."""
+    """Apply pending migrations (ClickHouse, then Postgres).
+
+    Each statement is recorded in the ledger as it runs; an interrupted run resumes where it stopped."""
+    from chmigrate import api
+
     t0 = time.perf_counter()
     reporter = TerminalReporter(ctx.term)
     result = api.up(ctx.settings, to=to, dry_run=dry_run, allow_changed=allow_changed or (), retry=retry,

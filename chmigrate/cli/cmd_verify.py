@@ -4,27 +4,35 @@ from typing import Annotated, Optional
 
 import typer
 
-from chmigrate import api
-from chmigrate.cli.app import app
-from chmigrate.cli.common import Context, command
+from chmigrate.cli.app import INSPECT, app
+from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
+from chmigrate.cli.render import verify_document
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
-@command(app, "verify", machine_format=True)
+@command(app, "verify", panel=INSPECT, formats=TEXT_OR_JSON, epilog=(
+    "Examples:\n"
+    "  chmigrate verify\n"
+    "  chmigrate verify --clickhouse-url https://default@ch.example:8443/analytics --only clickhouse "
+    "--format json\n\n"
+    + exit_codes("0 every check passed", "1 a check failed", "2 usage, configuration or migration-file error",
+                 "3 database error")))
 def verify(
     ctx: Context,
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    format: FormatOption = "text",
     dev_database: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--dev-database", help="replay into this scratch database on the target instead of a local engine")]
-    = None,
+        "--dev-database", metavar="NAME", help="replay into this scratch database on the target instead of a "
+        "local engine")] = None,
 ) -> int:
-    """Check: every migration applied with matching checksums, nothing unknown, failed or half-applied,
-    no schema drift, and every materialized view's columns fit its target. Exit 0 or 1."""
+    """Pass only if the database is exactly what the migrations say.
+
+    Every migration applied with matching checksums, nothing unknown, failed or half-applied, no schema
+    drift, and every materialized view's columns fit its target."""
+    from chmigrate import api
+
     result = api.verify(ctx.settings, dev_database=dev_database)
     if format == "json":
-        ctx.term.document({"version": 1, "passed": result.passed,
-                           "checks": [{"engine": c.engine, "check": c.name, "passed": c.passed,
-                                       "details": list(c.details)} for c in result.checks]})
+        ctx.term.document(verify_document(result))
     else:
         for c in result.checks:
             ctx.term.line(f"{'PASS' if c.passed else 'FAIL'}  {c.engine}: {c.name}")

@@ -12,8 +12,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from chmigrate.cli.app import Command
 from chmigrate.cli.output import Terminal
-from chmigrate.errors import EXIT_DATABASE, ChmigrateError
+from chmigrate.cli.render import JSON_VERSION
+from chmigrate.errors import EXIT_DATABASE, EXIT_USAGE, ChmigrateError
 from chmigrate.masking import redact
 from chmigrate.settings import Settings, load
 
@@ -25,44 +27,71 @@ class Context:
     debug: bool
 
 
+def _env(text: str) -> str:
+    # Help text is Rich markup: a literal `[` must be escaped, or `[env X]` would vanish as a style tag.
+    return text.replace("[", "\\[")
+
+
 _COMMON: list[tuple[str, Any, Any]] = [
     ("clickhouse_url", Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional
-        "--clickhouse-url", help="ClickHouse HTTP(S) URL, e.g. http://default@127.0.0.1:8123/default "
-        "[env CHMIGRATE_CLICKHOUSE_URL; default: the embedded local engine]",
+        "--clickhouse-url", metavar="URL", help=_env("ClickHouse HTTP(S) URL, e.g. http://default@127.0.0.1:8123/"
+        "default [env CHMIGRATE_CLICKHOUSE_URL; default: the embedded local engine]"),
         rich_help_panel="Connection")], None),
     ("password_file", Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--password-file", help="file holding the ClickHouse password [env CLICKHOUSE_PASSWORD holds the "
-        "password itself]", rich_help_panel="Connection")], None),
+        "--password-file", metavar="FILE", help=_env("file holding the ClickHouse password [env "
+        "CLICKHOUSE_PASSWORD holds the password itself]"), rich_help_panel="Connection")], None),
     ("database", Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--database", help="target ClickHouse database [env CHMIGRATE_DATABASE; default: the URL's, else "
-        "default]", rich_help_panel="Connection")], None),
+        "--database", metavar="NAME", help=_env("target ClickHouse database [env CHMIGRATE_DATABASE; default: "
+        "the URL's, else default]"), rich_help_panel="Connection")], None),
     ("postgres_url", Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--postgres-url", help="postgresql:// URL [env CHMIGRATE_POSTGRES_URL; default: an embedded local "
-        "server]", rich_help_panel="Connection")], None),
+        "--postgres-url", metavar="URL", help=_env("postgresql:// URL [env CHMIGRATE_POSTGRES_URL; default: an "
+        "embedded local server]"), rich_help_panel="Connection")], None),
     ("postgres_password_file", Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--postgres-password-file", help="file holding the Postgres password [env PGPASSWORD]",
-        rich_help_panel="Connection")], None),
+        "--postgres-password-file", metavar="FILE", help=_env("file holding the Postgres password "
+        "[env PGPASSWORD]"), rich_help_panel="Connection")], None),
     ("only", Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--only", help="clickhouse or postgres [env CHMIGRATE_ONLY; default: both]",
+        "--only", metavar="ENGINE", help=_env("clickhouse or postgres [env CHMIGRATE_ONLY; default: both]"),
         rich_help_panel="Connection")], None),
     ("migrations_dir", Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--migrations-dir", help="ClickHouse migrations folder [env CHMIGRATE_MIGRATIONS_DIR; default "
-        "clickhouse/]", rich_help_panel="Project")], None),
+        "--migrations-dir", metavar="DIR", help=_env("ClickHouse migrations folder [env "
+        "CHMIGRATE_MIGRATIONS_DIR; default clickhouse/]"), rich_help_panel="Project")], None),
     ("var", Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        "--var", help="NAME=VALUE for ${NAME} in migrations (repeatable) [env CHMIGRATE_VAR_NAME]",
-        rich_help_panel="Project")], None),
+        "--var", metavar="NAME=VALUE", help=_env("value of ${NAME} in migrations (repeatable) "
+        "[env CHMIGRATE_VAR_NAME]"), rich_help_panel="Project")], None),
     ("config", Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--config", help="settings file [default: chmigrate.toml, or [tool.chmigrate] in pyproject.toml]",
-        rich_help_panel="Project")], None),
+        "--config", metavar="FILE", help=_env("settings file [default: chmigrate.toml, or [tool.chmigrate] in "
+        "pyproject.toml]"), rich_help_panel="Project")], None),
     ("debug", Annotated[bool, typer.Option("--debug", help="show tracebacks (secrets masked)",
                                            rich_help_panel="Project")], False),
 ]
 _COMMON_NAMES = [n for n, _, _ in _COMMON]
 
+TEXT_OR_JSON = ("text", "json")
+# The `--format` option of a reporting command; `command(..., formats=...)` checks its value.
+FormatOption = Annotated[str, typer.Option("--format", metavar="FORMAT", help="text or json")]
+LockTimeoutOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    "--lock-timeout", metavar="SECONDS", help=_env("seconds to wait for another run's lock "
+    "[env CHMIGRATE_LOCK_TIMEOUT; default 60]"))]
 
-def command(app: typer.Typer, name: str, *, machine_format: bool = False) -> Callable[[Callable[..., int]],
-                                                                                     Callable[..., None]]:
-    """Register fn(ctx, **own_options) -> exit code as a command with the common options."""
+
+def exit_codes(*lines: str) -> str:
+    """The closing `Exit codes:` paragraph of a command's help."""
+    return "Exit codes: " + "; ".join(lines) + "."
+
+
+def _paragraphs(doc: str) -> str:
+    # Rich help keeps single newlines; a docstring's line breaks are only where the source line ended.
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
+            formats: tuple[str, ...] = ()) -> Callable[[Callable[..., int]], Callable[..., None]]:
+    """Register fn(ctx, **own_options) -> exit code as a command with the common options.
+
+    `formats`: the values its `--format` accepts; any other is a usage error (exit 2). A format other than
+    text makes stdout one machine document (progress and notes go to stderr); with json, an error still
+    exits with its code and stdout holds `{"version": 1, "error": {...}}`.
+    """
 
     def decorate(fn: Callable[..., int]) -> Callable[..., None]:
         sig = inspect.signature(fn)
@@ -73,14 +102,24 @@ def command(app: typer.Typer, name: str, *, machine_format: bool = False) -> Cal
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> None:
             common = {k: kwargs.pop(k) for k in _COMMON_NAMES}
-            machine = machine_format and kwargs.get("format", "text") not in ("text", None)
-            code = run(fn, common, kwargs, Terminal(machine=machine))
+            fmt = kwargs.get("format", "text") if formats else "text"
+            if fmt not in (formats or ("text",)):
+                Terminal().error(f"--format: {fmt!r} is not one of {', '.join(formats)}",
+                                 f"`chmigrate {name} -h` lists the options")
+                raise typer.Exit(EXIT_USAGE)
+            term = Terminal(machine=fmt != "text", json=fmt == "json")
+            code = run(fn, common, kwargs, term)
+            if term.json and not term.documented and term.errors:
+                message, hint = term.errors[0]
+                term.document({"version": JSON_VERSION,
+                               "error": {"exit_code": code, "message": message, "hint": hint}})
             raise typer.Exit(code)
 
         wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
             parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra)
         del wrapper.__wrapped__
-        app.command(name, help=fn.__doc__)(wrapper)
+        app.command(name, cls=Command, help=_paragraphs(fn.__doc__ or ""), epilog=epilog,
+                    rich_help_panel=panel)(wrapper)
         return wrapper
 
     return decorate

@@ -13,10 +13,14 @@ from typing import Any, TextIO
 
 
 class Terminal:
-    def __init__(self, *, machine: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None):
+    def __init__(self, *, machine: bool = False, json: bool = False, stdout: TextIO | None = None,
+                 stderr: TextIO | None = None):
         self.out = stdout or sys.stdout
         self.err = stderr or sys.stderr
-        self.machine = machine
+        self.machine = machine or json
+        self.json = json  # stdout is one JSON document: the result, or the error when there is none
+        self.documented = False
+        self.errors: list[tuple[str, str | None]] = []  # (message, hint) as printed by error()
         self.rich = (not machine) and self.out.isatty()
         self._console: Any = None
 
@@ -34,16 +38,19 @@ class Terminal:
         print(text, file=self.err, flush=True)
 
     def error(self, text: str, hint: str | None = None) -> None:
+        self.errors.append((text, hint))
         print(f"error: {text}", file=self.err, flush=True)
         if hint:
             print(f"hint: {hint}", file=self.err, flush=True)
 
     def document(self, data: Any) -> None:
+        self.documented = True
         json.dump(data, self.out, indent=2, sort_keys=False, default=str)
         self.out.write("\n")
         self.out.flush()
 
     def raw(self, text: str) -> None:
+        self.documented = True
         self.out.write(text if text.endswith("\n") or not text else text + "\n")
         self.out.flush()
 

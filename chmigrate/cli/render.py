@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chmigrate.results import (
     LockResult,
     PlannedStatement,
     PlanResult,
     Recovery,
+    ReleasedClaim,
     SentStatement,
     StatusResult,
     TargetStatus,
     TargetUpResult,
     UpResult,
 )
+
+if TYPE_CHECKING:
+    from chmigrate.api import DiffResult, VerifyResult
+    from chmigrate.operations.drift import BaselineResult
 
 JSON_VERSION = 1
 
@@ -117,3 +122,53 @@ def up_notes(t: TargetUpResult) -> list[str]:
     lines += [f"accepted the edited file of {a.version} (previous checksum {a.previous_checksum[:12]})"
               for a in t.accepted]
     return lines + list(t.notes)
+
+
+def down_document(result: UpResult) -> dict[str, Any]:
+    doc: dict[str, Any] = {"version": JSON_VERSION}
+    for t in result.targets:
+        doc[t.engine] = {"target": t.target, "embedded": t.embedded, "dry_run": t.dry_run,
+                         "reverted": [asdict(a) for a in t.applied], "notes": list(t.notes)}
+    return doc
+
+
+def diff_document(result: DiffResult) -> dict[str, Any]:
+    from chmigrate.schema.render import change_dict
+
+    doc: dict[str, Any] = {"version": JSON_VERSION, "drift": result.drift}
+    ch, pg = result.clickhouse, result.postgres
+    if ch is not None:
+        doc["clickhouse"] = {"target": ch.target, "embedded": ch.embedded, "database": ch.database,
+                             "changes": [change_dict(c) for c in ch.changes]}
+    if pg is not None:
+        doc["postgres"] = {"target": pg.target, "embedded": pg.embedded,
+                           "changes": [{"kind": "postgres_drift", "detail": d} for d in pg.differences]}
+    return doc
+
+
+def verify_document(result: VerifyResult) -> dict[str, Any]:
+    return {"version": JSON_VERSION, "passed": result.passed,
+            "checks": [{"engine": c.engine, "check": c.name, "passed": c.passed, "details": list(c.details)}
+                       for c in result.checks]}
+
+
+def baseline_document(result: BaselineResult) -> dict[str, Any]:
+    from chmigrate.schema.render import change_dict
+
+    return {"version": JSON_VERSION, "clickhouse": {
+        "target": result.target, "embedded": result.embedded, "database": result.database,
+        "baselined": not result.changes, "recorded": list(result.recorded),
+        "changes": [change_dict(c) for c in result.changes]}}
+
+
+def resolve_document(version: str, outcome: str, detail: str) -> dict[str, Any]:
+    return {"version": JSON_VERSION, "clickhouse": {"resolved": version, "outcome": outcome, "detail": detail}}
+
+
+def released_line(c: ReleasedClaim) -> str:
+    state = "live" if c.live else "expired"
+    return f"released the {c.kind} claim of {c.holder} on {c.host} ({state}; claimed {c.claimed_at} UTC)"
+
+
+def unlock_document(released: Sequence[ReleasedClaim]) -> dict[str, Any]:
+    return {"version": JSON_VERSION, "clickhouse": {"released": [asdict(c) for c in released]}}

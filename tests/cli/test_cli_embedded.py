@@ -55,6 +55,7 @@ def test_new_scaffolds_the_next_version(project: Path) -> None:
     assert r.code == 0, r.all
     created = project / "clickhouse" / "0004_add_region.sql"
     assert created.exists() and str(created) in r.out
+    assert "'Add region'" in r.err and "'add_region'" in r.err  # it says what it made of the name
 
 
 def test_bad_migration_file_is_one_line_exit_2_and_nothing_applied(project: Path) -> None:
