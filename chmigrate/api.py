@@ -151,11 +151,12 @@ def verify(settings: Settings, *, dev_database: str | None = None) -> VerifyResu
     return VerifyResult(tuple(checks))
 
 
-def baseline(settings: Settings, *, to: str) -> BaselineResult:
-    """Record ClickHouse versions up to `to` as applied if, and only if, the live schema already matches."""
+def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: bool = False) -> BaselineResult:
+    """Record ClickHouse versions up to `to` as applied if, and only if, the live schema already matches;
+    with `reconcile`, after applying the differences that change in place without touching data."""
     from chmigrate.operations.drift import baseline as run
 
-    return run(settings, to=to)
+    return run(settings, to=to, reconcile=reconcile, dry_run=dry_run)
 
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:

@@ -31,7 +31,9 @@ def plan(
             if s.path != current:
                 current = s.path
                 ctx.term.line(f"\n-- version {s.version}: {s.path}")
-            ctx.term.line(f"-- statement {s.index} (line {s.line})")
+            ctx.term.line(f"-- statement {s.index} (line {s.line})"
+                          + (": its object already exists, `up` refuses (see `chmigrate baseline`)"
+                             if s.exists else ""))
             ctx.term.line(s.sql.rstrip() + ";")
         for note in t.notes:
             ctx.term.line(f"-- {note}")

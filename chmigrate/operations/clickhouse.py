@@ -14,6 +14,7 @@ from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
 from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
 from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
+from chmigrate.operations import preflight
 from chmigrate.results import PlannedStatement, TargetPlan, TargetStatus, TargetUpResult
 from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse
@@ -73,6 +74,7 @@ def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection
                              st.sql)
             for s in steps for st in s.migration.up[s.start - 1:]
         )
+        rows = preflight.mark_existing(ch, settings, rows)
         return TargetPlan("clickhouse", ch.label, ch.embedded, rows)
 
 
@@ -88,6 +90,8 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
     migrations = load_migrations(settings)
     with open_clickhouse(settings) as ch:
         ledger = ledger_for(ch, settings)
+        # before the lock (whose setup writes): refuse, having sent only SELECTs, if created objects exist
+        preflight.check_up(ch, settings, migrations, ledger.states(), to=to, allow_changed=allow_changed)
         if dry_run:
             steps = plan_up(migrations, ledger.states(), to=to, allow_changed=allow_changed, retry_failed=retry)
             return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True,

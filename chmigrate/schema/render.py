@@ -299,3 +299,15 @@ def render_github(changes: Sequence[Change], files: Mapping[str, str | Path] | N
         props.append(f"title={_escape_property('schema drift: ' + change.kind.value)}")
         lines.append(f"::error {','.join(props)}::{_escape_data(describe(change) + _flags(change))}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def count_by_kind(changes: Sequence[Change]) -> str:
+    """`21 column_changed (comment), 2 comment_changed, 1 view_query_changed`: a one-line tally by kind (by
+    attribute for column changes)."""
+    counts: dict[str, int] = {}
+    for change in changes:
+        key = change.kind.value
+        if change.kind is ChangeKind.COLUMN_CHANGED and change.attribute:
+            key += f" ({change.attribute})"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in counts.items())
