@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 from chmigrate.connect import clickhouse_database, open_clickhouse
@@ -185,9 +184,8 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
     database = clickhouse_database(settings)
     with open_clickhouse(settings) as ch:
         ledger = ch_ops.ledger_for(ch, settings)
-        guard: AbstractContextManager[object] = (
-            nullcontext() if dry_run else ch_ops.run_lock(ch, settings, covered=False))
-        with guard:
+
+        def assess() -> BaselineResult:
             problems = _blocking(ledger.states())
             if problems:
                 raise StateError("baseline adopts only versions chmigrate has not run; the ledger records: "
@@ -195,26 +193,35 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
             cmp = _compare(ch, settings, chosen, None)
             result = BaselineResult(ch.label, ch.embedded, (), cmp.changes, cmp.desired, database,
                                     reconcile=reconcile, dry_run=dry_run)
-            if cmp.changes and not reconcile:
+            if not reconcile:
                 return result
             ok, refused = split(cmp.changes)
-            statements = reconcile_statements(ok, cmp.desired, database=database)
-            result = replace(result, statements=statements, refused=refused)
-            if refused or dry_run:
+            return replace(result, statements=reconcile_statements(ok, cmp.desired, database=database),
+                           refused=refused)
+
+        def refusing(r: BaselineResult) -> bool:
+            return bool(r.refused or (r.changes and not reconcile))
+
+        first = assess()  # read-only: a refusal or a dry run writes nothing, not even the lock
+        if refusing(first) or dry_run:
+            return first
+        with ch_ops.run_lock(ch, settings, covered=False):
+            result = assess()  # again under the lock: another run may have changed the ledger or schema
+            if refusing(result):
                 return result
-            if statements:
+            if result.statements:
                 ch.use_database(database)  # names inside view queries are unqualified
-                for statement in statements:
+                for statement in result.statements:
                     ch.execute(statement)
                 left = _compare(ch, settings, chosen, None).changes
                 if left:
                     from chmigrate.schema.render import describe
 
-                    raise StateError(f"after applying {len(statements)} reconciling statement(s), `diff` still "
-                                     f"finds {len(left)} difference(s) ({describe(left[0])}); nothing recorded",
-                                     hint="`chmigrate diff` shows them; fix them or the migrations, then "
-                                     "run baseline again")
-            note = (f"baselined after reconciling {len(ok)} difference(s) in place" if ok
+                    raise StateError(f"after applying {len(result.statements)} reconciling statement(s), `diff` "
+                                     f"still finds {len(left)} difference(s) ({describe(left[0])}); nothing "
+                                     "recorded", hint="`chmigrate diff` shows them; fix them or the migrations, "
+                                     "then run baseline again")
+            note = (f"baselined after reconciling {len(result.changes)} difference(s) in place" if result.changes
                     else "baselined: the live schema matched the migrations")
             who, when = _record(ledger, chosen, note)
             return replace(result, recorded=tuple(m.version for m in chosen), recorded_by=who, recorded_at=when)
