@@ -77,7 +77,8 @@ def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
 
 
 @contextmanager
-def writing(settings: Settings, *, clickhouse: bool, postgres: bool) -> Iterator[Writers]:
+def writing(settings: Settings, *, clickhouse: bool, postgres: bool,
+            before_lock: Callable[[ClickHouse], None] | None = None) -> Iterator[Writers]:
     """Open the engines a writing command changes and take their run locks, always in one order: the
     ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
     both before every statement."""
@@ -85,6 +86,8 @@ def writing(settings: Settings, *, clickhouse: bool, postgres: bool) -> Iterator
         ch_ops.load_migrations(settings)  # a bad file is reported before any database is opened or locked
     with ExitStack() as stack:
         ch = stack.enter_context(open_clickhouse(settings)) if clickhouse else None
+        if ch is not None and before_lock is not None:
+            before_lock(ch)  # read-only checks that may refuse before anything is written
         lock = stack.enter_context(ch_ops.run_lock(ch, settings)) if ch is not None else None
         pg = stack.enter_context(open_postgres(settings)) if postgres else None
         checks = [lock.check] if lock is not None else []
@@ -121,7 +124,11 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
             with open_postgres(settings) as pg:
                 targets.append(pg.up(to=to, dry_run=True))
         return UpResult(tuple(targets))
-    with writing(settings, clickhouse=settings.wants("clickhouse"), postgres=settings.wants("postgres")) as w:
+    def preflight(ch: ClickHouse) -> None:
+        ch_ops.check_existing(ch, settings, to=to, allow_changed=allow_changed)
+
+    with writing(settings, clickhouse=settings.wants("clickhouse"), postgres=settings.wants("postgres"),
+                 before_lock=preflight) as w:
         if w.ch is not None and w.lock is not None:
             targets.append(ch_ops.up(w.ch, settings, w.lock, to=to, allow_changed=allow_changed, retry=retry,
                                      reporter=reporter, check=w.check))
@@ -202,11 +209,12 @@ def verify(settings: Settings, *, dev_database: str | None = None) -> VerifyResu
     return VerifyResult(tuple(checks))
 
 
-def baseline(settings: Settings, *, to: str) -> BaselineResult:
-    """Record ClickHouse versions up to `to` as applied if, and only if, the live schema already matches."""
+def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: bool = False) -> BaselineResult:
+    """Record ClickHouse versions up to `to` as applied if, and only if, the live schema already matches;
+    with `reconcile`, after applying the differences that change in place without touching data."""
     from chmigrate.operations.drift import baseline as run
 
-    return run(settings, to=to)
+    return run(settings, to=to, reconcile=reconcile, dry_run=dry_run)
 
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:

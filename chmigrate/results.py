@@ -51,6 +51,7 @@ class PlannedStatement:
     index: int  # 1-based within the file
     line: int
     sql: str
+    exists: bool = False  # it creates (without IF NOT EXISTS) an object that already exists: `up` refuses
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult
 
 JSON_VERSION = 1
+EXISTS_NOTE = ": its object already exists, `up` refuses (see `chmigrate baseline`)"
 
 
 def status_document(result: StatusResult) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def script_lines(statements: Sequence[PlannedStatement], script: Sequence[SentSt
             current = s.path
             lines.append(f"\n-- version {s.version}: {s.path}")
         if s is not None:
-            lines.append(f"-- statement {s.index} (line {s.line})")
+            lines.append(f"-- statement {s.index} (line {s.line})" + (EXISTS_NOTE if s.exists else ""))
         settings = ", ".join(f"{k} = {v}" for k, v in sent.settings if k not in ("query_id", "log_comment"))
         if settings:
             lines.append(f"-- settings: {settings}")
@@ -157,7 +158,10 @@ def baseline_document(result: BaselineResult) -> dict[str, Any]:
 
     return {"version": JSON_VERSION, "clickhouse": {
         "target": result.target, "embedded": result.embedded, "database": result.database,
-        "baselined": not result.changes, "recorded": list(result.recorded),
+        "baselined": result.adopted, "recorded": list(result.recorded), "dry_run": result.dry_run,
+        "reconciled": list(result.statements),
+        "refused": [{"change": change_dict(c), "reason": why} for c, why in result.refused],
+        "recorded_by": result.recorded_by, "recorded_at": result.recorded_at,
         "changes": [change_dict(c) for c in result.changes]}}
 
 

@@ -18,6 +18,7 @@ from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
 from chmigrate.migrations.outcome import lookup, statement_id
 from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
 from chmigrate.migrations.rerun import is_rerunnable
+from chmigrate.operations import preflight
 from chmigrate.results import (
     AcceptedChange,
     AppliedMigration,
@@ -121,19 +122,23 @@ def status(settings: Settings) -> TargetStatus:
 
 
 def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
-         retry: bool = False) -> TargetPlan:
+         retry: bool = False, refuse_existing: bool = False) -> TargetPlan:
     """What `up` would do, found by running the executor on a connection that records its writes: the
-    migration statements with the settings they are sent with, the ledger writes and the run lock."""
+    migration statements with the settings they are sent with, the ledger writes and the run lock.
+    With `refuse_existing` (`up --dry-run`), refuse as `up` does when objects it would create exist."""
     migrations = load_migrations(settings)
     with open_clickhouse(settings) as ch:
         ledger = ledger_for(ch, settings)
         states = ledger.states()
+        if refuse_existing:
+            preflight.check_up(ch, settings, migrations, states, to=to, allow_changed=allow_changed)
         steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
         rows = tuple(
             PlannedStatement(s.migration.version, s.migration.name, str(s.migration.path), st.index, st.line,
                              st.sql)
             for s in steps for st in s.migration.up[s.start - 1:]
         )
+        rows = preflight.mark_existing(ch, settings, rows)
         script: tuple[SentStatement, ...] = ()
         if steps:
             rec = ScriptConnection(ch)
@@ -197,7 +202,7 @@ def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = N
 def dry_run(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
             retry: bool = False) -> TargetUpResult:
     """`up --dry-run`: the plan, as `up` would run it; nothing is sent."""
-    p = plan(settings, to=to, allow_changed=allow_changed, retry=retry)
+    p = plan(settings, to=to, allow_changed=allow_changed, retry=retry, refuse_existing=True)
     counts: dict[tuple[str, str], list[int]] = {}
     for s in p.statements:
         counts.setdefault((s.version, s.name), []).append(s.index)
@@ -205,6 +210,14 @@ def dry_run(settings: Settings, *, to: str | None = None, allow_changed: Collect
                   for (v, n), ix in counts.items())
     return TargetUpResult("clickhouse", p.target, p.embedded, would, dry_run=True, statements=p.statements,
                           script=p.script)
+
+
+def check_existing(ch: ClickHouse, settings: Settings, *, to: str | None = None,
+                   allow_changed: Collection[str] = ()) -> None:
+    """Before `up` takes its lock (whose setup writes): refuse, having sent only SELECTs, when objects that
+    pending statements create unconditionally exist already (a database made by hand: see `baseline`)."""
+    preflight.check_up(ch, settings, load_migrations(settings), ledger_for(ch, settings).states(), to=to,
+                       allow_changed=allow_changed)
 
 
 def recover(ch: ClickHouse, ledger: Ledger, migrations: Sequence[Migration], states: Mapping[str, VersionState],

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chmigrate.connect import clickhouse_database, open_clickhouse
 from chmigrate.errors import StateError, UsageError
 from chmigrate.migrations.discovery import Migration
-from chmigrate.migrations.ledger import Subject, cumulative_hash
+from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.planner import statuses
 from chmigrate.operations import clickhouse as ch_ops
 from chmigrate.operations.mvcheck import mismatches
@@ -16,6 +16,8 @@ from chmigrate.results import TargetStatus
 from chmigrate.schema.compare import Comparison, compare
 from chmigrate.schema.diff import Change
 from chmigrate.schema.objects import Schema
+from chmigrate.schema.reconcile import split
+from chmigrate.schema.render import reconcile_statements
 from chmigrate.schema.sources import defining_files
 from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse
@@ -110,14 +112,67 @@ class BaselineResult:
     target: str
     embedded: bool
     recorded: tuple[str, ...]  # versions recorded as applied
-    changes: tuple[Change, ...]  # non-empty: refused
+    changes: tuple[Change, ...]  # the differences found before anything was applied (empty: none)
     desired: Schema
     database: str
+    reconcile: bool = False
+    dry_run: bool = False
+    statements: tuple[str, ...] = ()  # with --reconcile: the statements applied (or, dry run, to apply)
+    refused: tuple[tuple[Change, str], ...] = ()  # with --reconcile: differences it will not apply, and why
+    recorded_by: str = ""  # os user@host (database user)
+    recorded_at: str = ""  # server time of the ledger rows (UTC)
+
+    @property
+    def adopted(self) -> bool:
+        return bool(self.recorded)
 
 
-def baseline(settings: Settings, *, to: str) -> BaselineResult:
-    """Adopt a database built by hand: record versions <= `to` as applied only if the live schema equals
-    what they produce. Refuses (returning the changes) otherwise."""
+def compare_live(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...]) -> Comparison:
+    """The live schema against what `migrations` produce (read-only on the target)."""
+    return _compare(ch, settings, migrations, None)
+
+
+def _blocking(states: Mapping[str, VersionState]) -> list[str]:
+    """Why the ledger forbids baseline, one entry per version, each with the command that fixes it. A
+    version whose only history is a failure of its first statement, nothing applied, does not block."""
+    problems = []
+    for v, st in sorted(states.items(), key=lambda kv: int(kv[0])):
+        if not st.applied and st.in_flight is None:
+            continue  # rolled back: as if never run
+        if st.applied:
+            problems.append(f"{v} is applied (`chmigrate down --to` below it first, or baseline only a "
+                            "database chmigrate has not applied)")
+            continue
+        ran = {r.event for r in st.history} - {"started", "failed"}
+        if st.in_flight == "up" and st.done == 0 and st.failed_statement == 1 and not ran:
+            continue  # statement 1 failed on the server: nothing was applied
+        if st.in_flight == "up" and st.done == 0 and not ran:
+            problems.append(f"{v} was interrupted with the outcome of statement 1 unknown (check the database, "
+                            f"then `chmigrate resolve {v} --rolled-back`, or `--applied` if it is complete)")
+            continue
+        what = "down part" if st.in_flight == "down" else "migration"
+        problems.append(f"{v} is partly applied ({st.done} statement(s) of its {what} done: undo them and run "
+                        f"`chmigrate resolve {v} --rolled-back`, or finish it by hand and run "
+                        f"`chmigrate resolve {v} --applied`)")
+    return problems
+
+
+def _record(ledger: Ledger, chosen: tuple[Migration, ...], note: str) -> tuple[str, str]:
+    ledger.ensure()
+    for m in chosen:
+        ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="baselined",
+                      statement_index=len(m.up), cumulative_hash=cumulative_hash(s.raw for s in m.up),
+                      error=f"{note} ({ledger.os_user}@{ledger.host})")
+    states = ledger.states()
+    last = states.get(chosen[-1].version)
+    return f"{ledger.os_user}@{ledger.host}", last.recorded_at if last else ""
+
+
+def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: bool = False) -> BaselineResult:
+    """Adopt a database built by hand: record versions <= `to` as applied (event `baselined`) if the live
+    schema equals what they produce. With `reconcile`, first apply the differences ClickHouse changes in
+    place without touching data (comments, an output-preserving view query, metadata-only settings), then
+    check that none is left. Refuses, applying nothing, otherwise; `dry_run` only reports."""
     migrations = ch_ops.load_migrations(settings)
     try:
         limit = int(to)
@@ -126,24 +181,48 @@ def baseline(settings: Settings, *, to: str) -> BaselineResult:
     chosen = tuple(m for m in migrations if m.number <= limit)
     if not any(m.number == limit for m in migrations):
         raise UsageError(f"--to {to}: no migration with that version")
+    database = clickhouse_database(settings)
     with open_clickhouse(settings) as ch:
         ledger = ch_ops.ledger_for(ch, settings)
-        with ch_ops.run_lock(ch, settings):
-            states = ledger.states()
-            touched = [s.version for s in states.values() if s.applied or s.in_flight]
-            if touched:
-                raise StateError(f"the ledger already records versions ({', '.join(sorted(touched))}): baseline "
-                                 "adopts only a database chmigrate has not managed yet",
-                                 hint="`chmigrate status` shows them")
+
+        def assess() -> BaselineResult:
+            problems = _blocking(ledger.states())
+            if problems:
+                raise StateError("baseline adopts only versions chmigrate has not run; the ledger records: "
+                                 + "; ".join(problems), hint="`chmigrate status` shows every version's state")
             cmp = _compare(ch, settings, chosen, None)
-            result = BaselineResult(ch.label, ch.embedded, (), cmp.changes, cmp.desired,
-                                    clickhouse_database(settings))
-            if cmp.changes:
+            result = BaselineResult(ch.label, ch.embedded, (), cmp.changes, cmp.desired, database,
+                                    reconcile=reconcile, dry_run=dry_run)
+            if not reconcile:
                 return result
-            ledger.ensure()
-            for m in chosen:
-                ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="baselined",
-                              statement_index=len(m.up), cumulative_hash=cumulative_hash(s.raw for s in m.up),
-                              error="baselined: the live schema matched the migrations")
-            return BaselineResult(ch.label, ch.embedded, tuple(m.version for m in chosen), (), cmp.desired,
-                                  result.database)
+            ok, refused = split(cmp.changes)
+            return replace(result, statements=reconcile_statements(ok, cmp.desired, database=database),
+                           refused=refused)
+
+        def refusing(r: BaselineResult) -> bool:
+            return bool(r.refused or (r.changes and not reconcile))
+
+        first = assess()  # read-only: a refusal or a dry run writes nothing, not even the lock
+        if refusing(first) or dry_run:
+            return first
+        with ch_ops.run_lock(ch, settings) as lock:
+            result = assess()  # again under the lock: another run may have changed the ledger or schema
+            if refusing(result):
+                return result
+            if result.statements:
+                ch.use_database(database)  # names inside view queries are unqualified
+                for statement in result.statements:
+                    lock.check()
+                    ch.execute(statement)
+                left = _compare(ch, settings, chosen, None).changes
+                if left:
+                    from chmigrate.schema.render import describe
+
+                    raise StateError(f"after applying {len(result.statements)} reconciling statement(s), `diff` "
+                                     f"still finds {len(left)} difference(s) ({describe(left[0])}); nothing "
+                                     "recorded", hint="`chmigrate diff` shows them; fix them or the migrations, "
+                                     "then run baseline again")
+            note = (f"baselined after reconciling {len(result.changes)} difference(s) in place" if result.changes
+                    else "baselined: the live schema matched the migrations")
+            who, when = _record(ledger, chosen, note)
+            return replace(result, recorded=tuple(m.version for m in chosen), recorded_by=who, recorded_at=when)

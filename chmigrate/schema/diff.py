@@ -15,7 +15,7 @@ order then extra ones, indices, projections, constraints).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
@@ -77,6 +77,8 @@ class Change:
     destructive: bool = False
     needs_rebuild: bool = False
     table: str = ""  # the table or view the object belongs to (unqualified), for grouping and mapping
+    # view_query_changed only: whether the view's output columns (names and types) differ too
+    output_changed: bool | None = field(default=None, compare=False)
 
 
 def column_definition(c: Column) -> str:
@@ -375,7 +377,8 @@ def _view(obj: str, want: View, have: View) -> Iterator[Change]:
         return
     query_changed = want.query != have.query
     if query_changed:
-        yield Change(ChangeKind.VIEW_QUERY_CHANGED, obj, "query", want.query, have.query, table=name)
+        yield Change(ChangeKind.VIEW_QUERY_CHANGED, obj, "query", want.query, have.query, table=name,
+                     output_changed=_output(want.columns) != _output(have.columns))
     if want.target != have.target:
         yield Change(
             ChangeKind.MV_TARGET_CHANGED,
@@ -412,6 +415,10 @@ def _view(obj: str, want: View, have: View) -> Iterator[Change]:
             yield Change(ChangeKind.VIEW_CHANGED, obj, attr, _or_none(expected), _or_none(found), table=name)
     if want.comment != have.comment:
         yield Change(ChangeKind.COMMENT_CHANGED, obj, "comment", want.comment, have.comment, table=name)
+
+
+def _output(columns: Sequence[Column]) -> list[tuple[str, str]]:
+    return [(c.name, c.type) for c in columns]
 
 
 def _column_list(columns: Sequence[Column]) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 from chmigrate.schema.ddl import add_column_command, change_statements, qualified
 from chmigrate.schema.diff import Change, ChangeKind, key_items
 from chmigrate.schema.objects import Schema
+from chmigrate.schema.textdiff import Hunk, differences, hunk_text
 
 JSON_VERSION = 1
 
@@ -62,8 +63,32 @@ _LABELS: Mapping[ChangeKind, str] = {
 }
 
 
+# Changes whose texts are expressions or queries: shown as the tokens that differ, with context.
+_EXPRESSION_KINDS = frozenset({
+    ChangeKind.VIEW_QUERY_CHANGED, ChangeKind.KEY_CHANGED, ChangeKind.TTL_CHANGED, ChangeKind.INDEX_CHANGED,
+    ChangeKind.PROJECTION_CHANGED, ChangeKind.CONSTRAINT_CHANGED,
+})
+_EXPRESSION_COLUMN_ATTRIBUTES = frozenset({"default", "codec", "ttl"})
+_FULL_TEXT_LIMIT = 60  # both texts this short are shown in full besides the differing tokens
+
+
+def expression_hunks(change: Change) -> list[Hunk] | None:
+    """The differing tokens of a changed expression or query; None for other changes."""
+    expression = change.kind in _EXPRESSION_KINDS or (
+        change.kind is ChangeKind.COLUMN_CHANGED and change.attribute in _EXPRESSION_COLUMN_ATTRIBUTES)
+    if not expression or change.expected is None or change.actual is None:
+        return None
+    return differences(change.expected, change.actual)
+
+
+def output_note(change: Change) -> str:
+    if change.output_changed is None:
+        return ""
+    return "output columns or types differ" if change.output_changed else "output columns and types unchanged"
+
+
 def describe(change: Change) -> str:
-    """One line: what differs, expected and found."""
+    """One line: what differs, expected and found (for an expression: where the two differ)."""
     label = _LABELS[change.kind]
     what = change.object
     if change.attribute and change.kind not in (
@@ -73,13 +98,20 @@ def describe(change: Change) -> str:
     ):
         what += f" {change.attribute}"
     text = f"{label}: {what}"
-    if change.expected is not None and change.actual is not None:
+    hunks = expression_hunks(change)
+    if hunks and change.expected is not None and change.actual is not None:
+        if max(len(change.expected), len(change.actual)) <= _FULL_TEXT_LIMIT:
+            text += f": expected {_short(change.expected)}, found {_short(change.actual)}"
+        places = "1 place differs" if len(hunks) == 1 else f"{len(hunks)} places differ"
+        text += f"; {places} (expected vs found): " + "; ".join(hunk_text(h) for h in hunks)
+    elif change.expected is not None and change.actual is not None:
         text += f": expected {_short(change.expected)}, found {_short(change.actual)}"
     elif change.expected is not None:
         text += f": expected {_short(change.expected)}, found none"
     elif change.actual is not None:
         text += f": found {_short(change.actual)}, expected none"
-    return text
+    note = output_note(change)
+    return text + (f"; {note}" if note else "")
 
 
 def _short(value: str, limit: int = 160) -> str:
@@ -128,7 +160,20 @@ def change_dict(change: Change) -> dict[str, Any]:
         "actual": change.actual,
         "destructive": change.destructive,
         "needs_rebuild": change.needs_rebuild,
+        **_expression_facts(change),
     }
+
+
+def _expression_facts(change: Change) -> dict[str, Any]:
+    """For a changed expression or query: where the texts differ; for a view: whether its output does."""
+    facts: dict[str, Any] = {}
+    hunks = expression_hunks(change)
+    if hunks is not None:
+        facts["differences"] = [{"before": h.before, "expected": h.expected, "found": h.found, "after": h.after}
+                                for h in hunks]
+    if change.output_changed is not None:
+        facts["output_changed"] = change.output_changed
+    return facts
 
 
 def render_json(changes: Sequence[Change], *, postgres: Mapping[str, Any] | None = None) -> str:
@@ -254,3 +299,15 @@ def render_github(changes: Sequence[Change], files: Mapping[str, str | Path] | N
         props.append(f"title={_escape_property('schema drift: ' + change.kind.value)}")
         lines.append(f"::error {','.join(props)}::{_escape_data(describe(change) + _flags(change))}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def count_by_kind(changes: Sequence[Change]) -> str:
+    """`21 column_changed (comment), 2 comment_changed, 1 view_query_changed`: a one-line tally by kind (by
+    attribute for column changes)."""
+    counts: dict[str, int] = {}
+    for change in changes:
+        key = change.kind.value
+        if change.kind is ChangeKind.COLUMN_CHANGED and change.attribute:
+            key += f" ({change.attribute})"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in counts.items())
