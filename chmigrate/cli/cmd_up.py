@@ -26,7 +26,10 @@ class TerminalReporter:
         self.term.line(f"applying {migration.filename}{resumed}")
 
     def statement_started(self, migration: "Migration", statement: "Statement") -> None:
-        pass
+        if self.term.verbose:
+            self.term.line(f"  -- {migration.filename} statement {statement.index} (line {statement.line}):")
+            for text in statement.sql.strip().splitlines():
+                self.term.line(f"  {text}")
 
     def statement_done(self, migration: "Migration", statement: "Statement", seconds: float) -> None:
         from chmigrate.migrations.rerun import normalized

@@ -63,6 +63,10 @@ _COMMON: list[tuple[str, Any, Any]] = [
         "pyproject.toml]"), rich_help_panel="Project")], None),
     ("debug", Annotated[bool, typer.Option("--debug", help="show tracebacks (secrets masked)",
                                            rich_help_panel="Project")], False),
+    ("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="print errors only (a --format json document "
+                                           "still prints)", rich_help_panel="Output")], False),
+    ("verbose", Annotated[bool, typer.Option("--verbose", "-v", help="also print each statement in full as it "
+                                             "is sent", rich_help_panel="Output")], False),
 ]
 _COMMON_NAMES = [n for n, _, _ in _COMMON]
 
@@ -107,7 +111,11 @@ def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
                 Terminal().error(f"--format: {fmt!r} is not one of {', '.join(formats)}",
                                  f"`chmigrate {name} -h` lists the options")
                 raise typer.Exit(EXIT_USAGE)
-            term = Terminal(machine=fmt != "text", json=fmt == "json")
+            quiet, verbose = bool(common.pop("quiet")), bool(common.pop("verbose"))
+            if quiet and verbose:
+                Terminal().error("--quiet and --verbose exclude each other", "give one of them")
+                raise typer.Exit(EXIT_USAGE)
+            term = Terminal(machine=fmt != "text", json=fmt == "json", quiet=quiet, verbose=verbose)
             code = run(fn, common, kwargs, term)
             if term.json and not term.documented and term.errors:
                 message, hint = term.errors[0]

@@ -1,12 +1,14 @@
 """The only module that knows Rich. Commands render through `Terminal`.
 
-On a TTY: Rich tables and progress lines. Piped: plain lines. Machine formats
+On a TTY: Rich tables and progress lines, in colour unless NO_COLOR is set. Piped: plain lines, no colour.
+`--quiet`: errors only; `--verbose`: every statement in full. Machine formats
 (`--format json`): exactly one document on stdout; everything else on stderr.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -14,19 +16,23 @@ from typing import Any, TextIO
 
 class Terminal:
     def __init__(self, *, machine: bool = False, json: bool = False, stdout: TextIO | None = None,
-                 stderr: TextIO | None = None):
+                 stderr: TextIO | None = None, quiet: bool = False, verbose: bool = False):
         self.out = stdout or sys.stdout
         self.err = stderr or sys.stderr
         self.machine = machine or json
         self.json = json  # stdout is one JSON document: the result, or the error when there is none
         self.documented = False
         self.errors: list[tuple[str, str | None]] = []  # (message, hint) as printed by error()
+        self.quiet = quiet
+        self.verbose = verbose and not quiet
         self.rich = (not machine) and self.out.isatty()
         self._console: Any = None
 
     # -- plain text --------------------------------------------------------------------
     def line(self, text: str = "") -> None:
         """A line of human output: stdout normally, stderr when stdout carries a machine document."""
+        if self.quiet:
+            return
         stream = self.err if self.machine else self.out
         if self.rich:
             self.console.print(text, highlight=False, markup=False)
@@ -35,6 +41,8 @@ class Terminal:
 
     def info(self, text: str) -> None:
         """Progress and context: always stderr, so stdout stays clean for results."""
+        if self.quiet:
+            return
         print(text, file=self.err, flush=True)
 
     def error(self, text: str, hint: str | None = None) -> None:
@@ -60,7 +68,7 @@ class Terminal:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(file=self.out, highlight=False)
+            self._console = Console(file=self.out, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
         return self._console
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],

@@ -91,7 +91,7 @@ def test_help_names_values_shows_none_for_flags_and_ends_with_examples_and_exit_
     rows = option_rows(r.out)
     assert rows, r.out
     flags = {"--help", "--debug", "--dry-run", "--retry", "--exit-code", "--applied", "--rolled-back",
-             "--force", "--reconcile"}
+             "--force", "--reconcile", "--quiet", "--verbose"}
     for option, rest in rows.items():
         first = rest.split()[0] if rest else ""
         if option in flags:  # no value: the help text follows directly
@@ -207,3 +207,53 @@ def test_new_refuses_a_name_with_no_letter_or_digit_naming_the_grammar(project: 
     assert r.code == 2, r.all
     assert "'!!!'" in r.err and filenames.GRAMMAR in r.err and "Traceback" not in r.all
     assert not list((project / "clickhouse").glob("0004_*"))
+
+
+def test_quiet_prints_nothing_but_applies_and_verbose_prints_each_statement_in_full(project: Path) -> None:
+    quiet = cli("up", "--quiet", cwd=project, env=CH_ONLY)
+    assert quiet.code == 0, quiet.all
+    assert quiet.out == "" and quiet.err == ""
+    status = document(cli("status", "--format", "json", cwd=project, env=CH_ONLY))
+    states = {m["version"]: m["state"] for m in status["clickhouse"]["migrations"]}  # type: ignore[index]
+    assert set(states.values()) == {"applied"}, states
+    (project / "clickhouse" / "0004_add_region.sql").write_text(
+        "ALTER TABLE llm_usage ADD COLUMN region LowCardinality(String) DEFAULT 'unknown' "
+        "COMMENT 'where the call was served'")
+    verbose = cli("up", "-v", cwd=project, env=CH_ONLY)
+    assert verbose.code == 0, verbose.all
+    assert "COMMENT 'where the call was served'" in verbose.all  # the whole statement, not a cut summary
+    both = cli("status", "-q", "-v", cwd=project, env=CH_ONLY)
+    assert both.code == 2 and "--quiet and --verbose" in both.err
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_colour_only_on_a_terminal_and_never_with_no_color(project: Path, no_color: bool) -> None:
+    import pty
+
+    exe = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "chmigrate"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHMIGRATE_") and k != "NO_COLOR"}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "200", "CHMIGRATE_ONLY": "clickhouse",
+                **({"NO_COLOR": "1"} if no_color else {})})
+    leader, follower = pty.openpty()
+    p = subprocess.run([*exe, "status", "--help"], cwd=project, env=env, stdin=follower, stdout=follower,
+                       stderr=follower, timeout=120)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    text = b"".join(chunks).decode(errors="replace")
+    assert p.returncode == 0, text
+    colours = re.findall(r"\x1b\[[0-9;]*m", text)
+    if no_color:
+        assert not [c for c in colours if re.search(r"\[(3|9)[0-7]|38;", c)], colours[:5]
+    else:
+        assert colours, text[:300]
+    piped = cli("status", "--help", cwd=project, env=CH_ONLY)
+    assert "\x1b[" not in piped.out
