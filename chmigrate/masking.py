@@ -20,7 +20,8 @@ MASK = "***"
 SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]*)@")
-_QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:ssl)?password=)(?P<pw>[^&#\s'\"]*)", re.I)
+# `?password=...` in free text, up to where a message would go on (a value already masked is left alone)
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:ssl)?password=)(?!\*\*\*)(?P<pw>[^&#\s'\"),]*)", re.I)
 
 
 def _parsed(url: str) -> SplitResult | None:
