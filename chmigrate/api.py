@@ -1,9 +1,10 @@
 """The public library: one function per command. Each takes Settings and returns a frozen
 result; none prints. The CLI is a thin layer over these.
 
-ClickHouse runs first, then Postgres. Every writing command takes the ClickHouse database's run lock
-(chmigrate.operations.clickhouse.run_lock) and, when it writes to a Postgres server, that server's
-advisory lock after it: always in that order (`writing`).
+ClickHouse runs first, then Postgres. The embedded engines serve only runs that name no server at all
+(`Settings.check_servers`, checked first by every command that may use both engines). Every writing
+command takes the ClickHouse database's run lock (chmigrate.operations.clickhouse.run_lock) and, when it
+writes to a Postgres server, that server's advisory lock after it: always in that order (`writing`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _one_engine_for(option: str, settings: Settings) -> None:
 
 
 def status(settings: Settings) -> StatusResult:
+    settings.check_servers()
     targets: list[TargetStatus] = []
     if settings.wants("clickhouse"):
         targets.append(ch_ops.status(settings))
@@ -65,6 +67,7 @@ def status(settings: Settings) -> StatusResult:
 
 
 def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
+    settings.check_servers()
     if to is not None:
         _one_engine_for("--to", settings)
     targets: list[TargetPlan] = []
@@ -113,6 +116,7 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
        allow_changed: Collection[str] = (), retry: bool = False,
        reporter: Reporter | None = None) -> UpResult:
     """Apply pending migrations: ClickHouse, then Postgres, under both run locks."""
+    settings.check_servers()
     if to is not None:
         _one_engine_for("--to", settings)
     targets: list[TargetUpResult] = []
@@ -140,6 +144,7 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
 def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None) -> UpResult:
     """Undo migrations newer than `to` (Postgres: an Alembic revision or 'base'; ClickHouse: a version, 0 for
     all), newest first."""
+    settings.check_servers()
     _one_engine_for("down --to", settings)
     if settings.wants("clickhouse"):
         if dry_run:
@@ -178,6 +183,7 @@ def diff(settings: Settings, *, dev_database: str | None = None) -> DiffResult:
     (except, with `dev_database`, into that scratch database)."""
     from chmigrate.operations.drift import clickhouse_diff
 
+    settings.check_servers()
     ch = clickhouse_diff(settings, dev_database=dev_database) if settings.wants("clickhouse") else None
     pg = None
     if settings.wants("postgres"):
@@ -200,6 +206,7 @@ def verify(settings: Settings, *, dev_database: str | None = None) -> VerifyResu
     and every materialized view fits its target."""
     from chmigrate.operations.drift import clickhouse_verify, postgres_checks
 
+    settings.check_servers()
     checks: list[Check] = []
     if settings.wants("clickhouse"):
         checks += clickhouse_verify(settings, dev_database=dev_database)

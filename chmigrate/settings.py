@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chmigrate.errors import ConfigError
+from chmigrate.masking import mask_url, masked_repr, url_secrets
 
 ENGINES = ("clickhouse", "postgres")
 LOCK_KINDS = ("auto", "keeper", "lease")
@@ -45,13 +46,46 @@ class Settings:
     allow_version_gaps: bool = False
     variables: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
+    # where each value came from, as errors name it: "--clickhouse-url", "CHMIGRATE_CLICKHOUSE_URL", ...
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __repr__(self) -> str:  # the URLs may carry a password
+        return masked_repr(self)
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.clickhouse_password, self.postgres_password) if s)
+        """Every password this run knows: the password settings and those inside the URLs."""
+        found = [self.clickhouse_password, self.postgres_password,
+                 *url_secrets(self.clickhouse_url), *url_secrets(self.postgres_url)]
+        return tuple(dict.fromkeys(s for s in found if s))
 
     def wants(self, engine: str) -> bool:
         return engine in self.only
+
+    def source(self, name: str) -> str:
+        """How an error names setting `name`: where its value came from, else its environment variable."""
+        return self.sources.get(name) or _ENV[name][0]
+
+    def check_servers(self) -> None:
+        """The embedded engines serve only runs that name no server at all: a run that names one engine's
+        server and would use the other engine's embedded one (a production ClickHouse beside a local
+        Postgres) is refused before anything is opened. ConfigError names both ways out."""
+        for engine, other, var, flag, key in (
+            ("postgres", "clickhouse", "CHMIGRATE_POSTGRES_URL", "--postgres-url", "postgres_url"),
+            ("clickhouse", "postgres", "CHMIGRATE_CLICKHOUSE_URL", "--clickhouse-url", "clickhouse_url"),
+        ):
+            server = getattr(self, f"{other}_url")
+            if not self.wants(engine) or getattr(self, key) is not None or server is None:
+                continue
+            names = {"postgres": "Postgres", "clickhouse": "ClickHouse"}
+            way_out = (f"run with --only {other}" if self.only != (engine,)
+                       else f"leave the {names[other]} URL unset to use the embedded engines")
+            raise ConfigError(
+                var,
+                f"not set, but a {names[other]} server is ({self.source(f'{other}_url')}: {mask_url(server)}); "
+                f"the embedded local {names[engine]} runs only when no server is configured: set {var} "
+                f"(or {flag}, or {key} in chmigrate.toml) to the {names[engine]} server, or {way_out}",
+            )
 
 
 # name -> (environment variable, kind)
@@ -79,6 +113,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
 }
 _FILE_ONLY = {"variables"}
+# settings whose flag is not --NAME-WITH-DASHES
+_FLAGS = {"clickhouse_password_file": "--password-file"}
 
 
 def load(
@@ -93,13 +129,19 @@ def load(
     file_values, config_file = _read_config(cwd, flags.get("config"))
 
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name, (var, kind) in _ENV.items():
         if name in flags:
-            values[name] = _coerce(name, flags[name], kind, f"--{name.replace('_', '-')}")
+            raw, source = flags[name], _FLAGS.get(name, f"--{name.replace('_', '-')}")
         elif var in env and env[var] != "":
-            values[name] = _coerce(name, env[var], kind, var)
+            raw, source = env[var], var
         elif name in file_values:
-            values[name] = _coerce(name, file_values[name], kind, f"{config_file}: {name}")
+            raw, source = file_values[name], f"{config_file}: {name}"
+        else:
+            continue
+        values[name] = _coerce(name, raw, kind, source)
+        sources[name] = source
+    _check_urls(values, sources)
     unknown = set(file_values) - set(_ENV) - _FILE_ONLY
     if unknown:
         raise ConfigError(f"{config_file}: {sorted(unknown)[0]}", "unknown setting",
@@ -136,7 +178,18 @@ def load(
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
     return Settings(**values, clickhouse_password=ch_pw, postgres_password=pg_pw, variables=variables,
-                    config_file=config_file)
+                    config_file=config_file, sources=sources)
+
+
+def _check_urls(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """A URL that does not parse is a configuration error naming where it came from (never its password)."""
+    from chmigrate.targets.clickhouse import parse_url
+    from chmigrate.targets.postgres import check_url
+
+    if "clickhouse_url" in values:
+        parse_url(values["clickhouse_url"], sources["clickhouse_url"])
+    if "postgres_url" in values:
+        check_url(values["postgres_url"], sources["postgres_url"])
 
 
 def _password(path: Any, setting: str, fallback: str | None) -> str | None:

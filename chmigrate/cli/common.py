@@ -16,7 +16,7 @@ from chmigrate.cli.app import Command
 from chmigrate.cli.output import Terminal
 from chmigrate.cli.render import JSON_VERSION
 from chmigrate.errors import EXIT_DATABASE, EXIT_USAGE, ChmigrateError
-from chmigrate.masking import redact
+from chmigrate.masking import redact, url_secrets
 from chmigrate.settings import Settings, load
 
 
@@ -155,24 +155,42 @@ def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], ter
         settings = load(flags)
         return fn(Context(settings, term, debug), **own)
     except ChmigrateError as exc:
-        secrets = settings.secrets if settings else _env_secrets()
+        secrets = settings.secrets if settings else _early_secrets(common)
         if debug:
-            term.info(redact(traceback.format_exc(), secrets))
+            term.info(debug_traceback(exc, secrets))
         term.error(redact(exc.message, secrets), redact(exc.hint, secrets) if exc.hint else None)
         return exc.exit_code
     except KeyboardInterrupt:
         term.error("interrupted")
         return 130
     except Exception as exc:  # an unexpected failure: still one line, still no secrets
-        secrets = settings.secrets if settings else _env_secrets()
+        secrets = settings.secrets if settings else _early_secrets(common)
         if debug:
-            term.info(redact(traceback.format_exc(), secrets))
+            term.info(debug_traceback(exc, secrets))
         msg = " ".join(str(exc).split())[:500]
         term.error(redact(f"unexpected {type(exc).__name__}: {msg}", secrets),
                    None if debug else "run again with --debug for the traceback")
         return EXIT_DATABASE
 
 
-def _env_secrets() -> tuple[str, ...]:
-    return tuple(v for v in (os.environ.get("CLICKHOUSE_PASSWORD"), os.environ.get("PGPASSWORD")) if v)
+def debug_traceback(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """The traceback `--debug` shows, secrets masked. It includes the original cause even where the code
+    raised its own error `from None` (to keep the one-line message clean): that cause is the driver's
+    exception, which is what a person debugging wants to see."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__suppress_context__ = False
+        link = link.__cause__ or link.__context__
+    return redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), secrets)
 
+
+def _early_secrets(common: dict[str, Any]) -> tuple[str, ...]:
+    """The passwords known before the settings loaded (or when they failed to): the password variables and
+    those inside the URLs given as flags or in the environment."""
+    found = [os.environ.get("CLICKHOUSE_PASSWORD"), os.environ.get("PGPASSWORD")]
+    for url in (common.get("clickhouse_url"), common.get("postgres_url"),
+                os.environ.get("CHMIGRATE_CLICKHOUSE_URL"), os.environ.get("CHMIGRATE_POSTGRES_URL")):
+        found += url_secrets(url)
+    return tuple(dict.fromkeys(s for s in found if s))

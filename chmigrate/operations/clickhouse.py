@@ -40,7 +40,7 @@ def load_migrations(settings: Settings) -> tuple[Migration, ...]:
 
 
 def ledger_for(ch: ClickHouse, settings: Settings) -> Ledger:
-    return Ledger(ch, clickhouse_database(settings), settings.ledger_table, db_user=settings.clickhouse_user or "")
+    return Ledger(ch, clickhouse_database(settings), settings.ledger_table, db_user=ch.user)
 
 
 def lock_tables(settings: Settings) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from chmigrate.errors import ConfigError, ConnectionFailed, DatabaseError
-from chmigrate.masking import mask_url, redact
+from chmigrate.masking import mask_url, masked_repr, redact, url_secrets
 
 _CODE = re.compile(r"Code: (\d+)\. (?:DB::Exception: )?(.*?)(?: \(([A-Z_0-9]+)\))?(?: \(version [^)]*\))?"
                    r"(?: \(for url [^)]*\))?\s*$", re.S)
@@ -40,6 +40,9 @@ class ClickHouseConfig:
     client_cert_key: str | None = None
     open_timeout: float = 60.0  # embedded: how long to wait for a directory another process holds
 
+    def __repr__(self) -> str:  # the URL may carry a password
+        return masked_repr(self)
+
     @property
     def embedded(self) -> bool:
         return self.url is None
@@ -51,18 +54,21 @@ class ServerAddress:
     host: str
     port: int
     user: str
-    password: str | None = field(repr=False)
+    password: str | None = field(repr=False)  # the userinfo's, else the `?password=` parameter's
     database: str | None
-    options: Mapping[str, str]
+    options: Mapping[str, str]  # the other query parameters
 
 
 def parse_url(url: str, setting: str = "clickhouse_url") -> ServerAddress:
-    """Parse an http(s):// ClickHouse URL; reject native-protocol URLs with a hint."""
+    """Parse an http(s):// ClickHouse URL; reject native-protocol URLs with a hint. The user and password
+    come from the userinfo, else from `?user=` / `?password=` (as ClickHouse's HTTP interface takes them).
+    Errors name `setting` and show the URL masked."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(setting, f"not a valid URL: {mask_url(url)} ({exc})") from None
+        raise ConfigError(setting, f"not a valid URL: {mask_url(url)} ({redact(str(exc), url_secrets(url))})",
+                          hint="the form is http(s)://USER@HOST:PORT/DATABASE") from None
     scheme = parts.scheme.lower()
     if scheme in ("clickhouse", "tcp", "native", "clickhouses"):
         raise ConfigError(
@@ -77,13 +83,18 @@ def parse_url(url: str, setting: str = "clickhouse_url") -> ServerAddress:
         raise ConfigError(setting, f"{mask_url(url)}: no host name")
     secure = scheme == "https"
     database = unquote(parts.path.strip("/")) or None
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    query_user, query_password = options.pop("user", None), options.pop("password", None)
+    if parts.password is not None:
+        password: str | None = unquote(parts.password)
+    else:
+        password = query_password
     return ServerAddress(
         secure=secure,
         host=parts.hostname,
         port=port or (8443 if secure else 8123),
-        user=unquote(parts.username) if parts.username else "default",
-        password=unquote(parts.password) if parts.password is not None else None,
+        user=unquote(parts.username) if parts.username else (query_user or "default"),
+        password=password,
         database=database,
         options=options,
     )
@@ -135,10 +146,12 @@ class ClickHouse:
     Built by `connect()`; tests and tools may wrap an existing clickhouse-connect client.
     """
 
-    def __init__(self, client: Any, *, label: str, embedded: bool, secrets: Sequence[str | None] = ()) -> None:
+    def __init__(self, client: Any, *, label: str, embedded: bool, secrets: Sequence[str | None] = (),
+                 user: str = "") -> None:
         self._client = client
         self.label = label
         self.embedded = embedded
+        self.user = user  # the user the server knows this connection as ("" on the embedded engine)
         self._secrets = tuple(secrets)
         self.requests = 0
         self.config: ClickHouseConfig | None = None  # set by connect(): lets clone() open a second connection
@@ -173,14 +186,14 @@ class ClickHouse:
             kwargs["client_cert"] = config.client_cert
         if config.client_cert_key:
             kwargs["client_cert_key"] = config.client_cert_key
-        secrets = (password,)
+        secrets = (password, *url_secrets(config.url))
         try:
             client = clickhouse_connect.get_client(**kwargs)
         except Exception as exc:
             err = server_error(exc, secrets)
             raise type(err)(f"cannot connect to ClickHouse at {label}: {err.message}", code=err.code,
                             hint=err.hint) from None
-        ch = cls(client, label=label, embedded=False, secrets=secrets)
+        ch = cls(client, label=label, embedded=False, secrets=secrets, user=user)
         ch.config = config
         return ch
 
@@ -313,7 +326,8 @@ class ScriptConnection(ClickHouse):
     server as usual, every write is recorded in `sent`, in order, and not sent."""
 
     def __init__(self, inner: ClickHouse) -> None:
-        super().__init__(inner._client, label=inner.label, embedded=inner.embedded, secrets=inner._secrets)
+        super().__init__(inner._client, label=inner.label, embedded=inner.embedded, secrets=inner._secrets,
+                         user=inner.user)
         self.sent: list[Recorded] = []
 
     def execute(self, sql: str, *, settings: Mapping[str, Any] | None = None,

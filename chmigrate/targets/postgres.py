@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from chmigrate.errors import ChmigrateError, ConfigError, StateError, StatementFailed
-from chmigrate.masking import mask_url, redact
+from chmigrate.masking import mask_url, masked_repr, redact, url_secrets
 from chmigrate.results import (
     AppliedMigration,
     MigrationStatus,
@@ -58,10 +58,7 @@ class PostgresConfig:
         return self.url is None
 
     def __repr__(self) -> str:  # the URL may carry a password
-        url = mask_url(self.url) if self.url is not None else None
-        return (f"PostgresConfig(url={url!r}, local_dir={self.local_dir!r}, "
-                f"project_dir={self.project_dir!r}, connect_timeout={self.connect_timeout!r}, "
-                f"lock_timeout={self.lock_timeout!r})")
+        return masked_repr(self)
 
 
 class Postgres:
@@ -411,30 +408,43 @@ def _is_statement_failure(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and not is_connect_failure(exc)
 
 
+def check_url(url: str, setting: str = "postgres_url") -> None:
+    """ConfigError (naming `setting`, never the password) unless `url` is a postgresql:// URL that parses."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad or out-of-range port
+    except ValueError as exc:
+        raise ConfigError(setting, f"not a valid URL: {mask_url(url)} ({redact(str(exc), url_secrets(url))})",
+                          hint="the form is postgresql://USER@HOST:PORT/DATABASE") from None
+    if parts.scheme.lower() not in _DRIVERS:
+        raise ConfigError(setting, f"{mask_url(url)}: the scheme must be postgresql://")
+
+
 def _engine(url: str, password: str | None, connect_timeout: float) -> tuple[Engine, tuple[str | None, ...]]:
-    """A SQLAlchemy engine on psycopg 3 without pooling, and the secrets to keep out of messages."""
+    """A SQLAlchemy engine on psycopg 3 without pooling, and the secrets to keep out of messages.
+
+    The password: `password` (the password settings), else the URL's userinfo, else its `?password=`."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
     from sqlalchemy.pool import NullPool
 
+    check_url(url)
     try:
         parsed = make_url(url)
-        raw_password = urlsplit(url).password
     except (ArgumentError, ValueError) as exc:
         raise ConfigError("postgres_url",
                           f"not a valid URL: {mask_url(url)} ({type(exc).__name__})") from None
     if parsed.drivername not in _DRIVERS:
         raise ConfigError("postgres_url", f"{mask_url(url)}: the scheme must be postgresql://")
-    query_password = parsed.query.get("password")
-    secrets = (password, parsed.password if isinstance(parsed.password, str) else None, raw_password,
-               query_password if isinstance(query_password, str) else None)
+    secrets = (password, parsed.password if isinstance(parsed.password, str) else None, *url_secrets(url))
     parsed = parsed.set(drivername="postgresql+psycopg")
     if password is not None:
         parsed = parsed.set(password=password)
+    if parsed.password is not None and "password" in parsed.query:  # one password only: the stronger source
+        parsed = parsed.difference_update_query(["password"])
     connect_args: dict[str, Any] = {"connect_timeout": max(2, math.ceil(connect_timeout))}
     if "application_name" not in parsed.query:
         connect_args["application_name"] = APPLICATION_NAME
     engine = create_engine(parsed, poolclass=NullPool, connect_args=connect_args, hide_parameters=True)
     return engine, secrets
-

@@ -101,7 +101,6 @@ def pg_server() -> Iterator[Server]:
                      admin_db=parts.path.lstrip("/") or "postgres")
         return
     root = Path(tempfile.mkdtemp(prefix="chmigrate-pg-tests-"))
-    root.chmod(0o755)  # as root the server runs as another user, which must reach its data
     try:
         with EmbeddedPostgres(root / "pg") as running:
             parts = urlsplit(running.admin_url)
