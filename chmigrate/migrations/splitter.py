@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 
 _HEREDOC = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+# `$${NAME}`, the documented escape of a literal `${NAME}` (see variables.py): plain text, never a heredoc.
+_ESCAPED_REF = re.compile(r"\$\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 class SplitError(ValueError):
@@ -113,6 +115,8 @@ def scan(text: str) -> list[tuple[int, int, str]]:
             while j < n and (text[j].isalnum() or text[j] in "_$"):
                 j += 1
             i = j
+        elif c == "$" and _ESCAPED_REF.match(text, i):
+            i = _ESCAPED_REF.match(text, i).end()  # type: ignore[union-attr]
         elif c == "$":
             m = _HEREDOC.match(text, i)
             if m:

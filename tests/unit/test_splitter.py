@@ -106,3 +106,29 @@ def test_unterminated_literal_reports_its_line(sql: str, line: int) -> None:
     with pytest.raises(SplitError) as err:
         split_statements(sql)
     assert err.value.line == line
+
+
+names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
+dollar_piece = st.one_of(
+    names.map(lambda n: f"$${{{n}}}"),  # the escape of a literal ${NAME}
+    st.just("$"), st.just("x$y"), st.just("$ $"),
+    names.map(lambda n: f"'$${{{n}}}'"),  # the escape inside a literal
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(piece, dollar_piece), min_size=1, max_size=8).map(" ".join).filter(
+    lambda s: s.strip()), min_size=1, max_size=6))
+def test_escaped_references_and_lone_dollars_never_start_a_heredoc(stmts: list[str]) -> None:
+    text = ";\n".join(stmts)
+    assert [s.text.strip() for s in split_segments(text)] == [s.strip() for s in stmts]
+
+
+def test_escaped_reference_is_a_literal_reference_anywhere_and_splits_nowhere() -> None:
+    from chmigrate.migrations.variables import substitute
+
+    text = "SELECT 1 AS x COMMENT '$${A}';\nSELECT $${B} FROM t;\nSELECT $$a;b$$"
+    stmts = split_statements(text)
+    assert len(stmts) == 3
+    assert [substitute(s.sql, {}) for s in stmts] == ["SELECT 1 AS x COMMENT '${A}'", "SELECT ${B} FROM t",
+                                                      "SELECT $$a;b$$"]
