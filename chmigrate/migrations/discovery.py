@@ -96,9 +96,7 @@ def load(path: Path, variables: Mapping[str, str]) -> Migration:
     if text.startswith("\ufeff"):
         text = text[1:]
     up_text, down_text, down_line = _parts(text)
-    up = _statements(path, up_text, 1, variables)
-    if not up:
-        raise MigrationFileError(str(path), "contains no statement")
+    up = _statements(path, up_text, 1, variables)  # empty for a file `new` scaffolded: pending, `up` refuses it
     down = _statements(path, down_text, down_line, variables) if down_text is not None else None
     return Migration(version=parsed.version, name=parsed.name, path=path, checksum=checksum(data),
                      up=up, down=down)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from chmigrate.errors import StateError, UsageError
+from chmigrate.errors import MigrationFileError, StateError, UsageError
 from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import VersionState, cumulative_hash
 from chmigrate.migrations.rerun import is_rerunnable
@@ -23,6 +23,17 @@ class Step:
     @property
     def statements(self) -> tuple[int, ...]:
         return tuple(range(self.start, len(self.migration.up) + 1))
+
+
+EMPTY = "holds no statement yet"
+
+
+def refuse_empty(steps: Sequence[Step]) -> None:
+    """`up` never records a version that holds no statement (a file `new` scaffolded and nobody filled)."""
+    for s in steps:
+        if not s.migration.up:
+            raise MigrationFileError(str(s.migration.path), f"{EMPTY}: write its statements (or delete the "
+                                     "file), then run `chmigrate up` again")
 
 
 def statuses(migrations: Sequence[Migration], states: Mapping[str, VersionState]) -> list[MigrationStatus]:
@@ -46,7 +57,8 @@ def _status(m: Migration | None, st: VersionState | None) -> MigrationStatus:
             detail = "rolled back; no file on disk"
         return MigrationStatus(st.version, st.name, state, st.checksum, st.recorded_at, detail)
     if st is None or (not st.applied and st.in_flight is None):
-        return MigrationStatus(m.version, m.name, "pending", m.checksum)
+        return MigrationStatus(m.version, m.name, "pending", m.checksum, None,
+                               "" if m.up else f"{EMPTY}: `up` refuses it until it has one")
     if st.in_flight is not None:
         if st.failed_statement and not st.outcome_unknown:
             return MigrationStatus(m.version, m.name, "failed", m.checksum, st.recorded_at,

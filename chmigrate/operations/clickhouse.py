@@ -16,7 +16,7 @@ from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
 from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
 from chmigrate.migrations.outcome import lookup, statement_id
-from chmigrate.migrations.planner import find, plan_down, plan_up, statuses
+from chmigrate.migrations.planner import find, plan_down, plan_up, refuse_empty, statuses
 from chmigrate.migrations.rerun import is_rerunnable
 from chmigrate.operations import preflight
 from chmigrate.results import (
@@ -184,6 +184,7 @@ def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = N
     if any(r.outcome in ("applied", "not_applied") for r in recovered):
         states = ledger.states()
     steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
+    refuse_empty(steps)
     accepted = _accepted_changes(migrations, states, allow_changed)
     base = TargetUpResult("clickhouse", ch.label, ch.embedded, (), lock=_lock_result(lock), recovered=recovered)
     if not steps and not accepted:

@@ -13,10 +13,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from chmigrate.connect import clickhouse_database
-from chmigrate.errors import ChmigrateError, StateError
+from chmigrate.errors import ChmigrateError, MigrationFileError, StateError
 from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import VersionState
-from chmigrate.migrations.planner import plan_up
+from chmigrate.migrations.planner import plan_up, refuse_empty
 from chmigrate.results import PlannedStatement
 from chmigrate.schema.tokens import IDENT, QIDENT, SYMBOL, Token, tokenize
 from chmigrate.settings import Settings
@@ -141,7 +141,14 @@ def _awaits_recovery(state: VersionState | None) -> bool:
 def check_up(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...],
              states: Mapping[str, VersionState], *, to: str | None = None,
              allow_changed: Collection[str] = ()) -> None:
-    """Raise StateError, having sent only SELECTs, when objects that pending statements create exist."""
+    """Raise StateError, having sent only SELECTs, when objects that pending statements create exist (and
+    MigrationFileError when a pending file holds no statement yet)."""
+    try:
+        refuse_empty(plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=True))
+    except MigrationFileError:
+        raise
+    except ChmigrateError:
+        pass  # the plan is refused anyway: the locked path raises its own error
     pending = _pending(migrations, states, to=to, allow_changed=allow_changed)
     if not pending:
         return

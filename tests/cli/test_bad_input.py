@@ -37,7 +37,6 @@ def free_port() -> int:
 @pytest.mark.parametrize(
     "name,content,needle",
     [
-        ("0004_empty.sql", "-- nothing here\n", "contains no statement"),
         ("0004_var.sql", "CREATE TABLE ${UNSET_NAME} (x Int8) ENGINE = Memory;", "unknown variable ${UNSET_NAME}"),
         ("0004_bytes.sql", b"SELECT '\xc3\x28';", "not valid UTF-8"),
         ("0003_dup.sql", "SELECT 1;", "duplicate version"),
@@ -187,3 +186,23 @@ def test_identifiers_with_quotes_backticks_and_non_ascii_are_quoted(target: Targ
         names = {n for (n,) in ch.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": weird})}
         assert {"llm_usage", "llm_usage_daily", "llm_usage_daily_mv", "ledger-ü"} <= names
         ch.execute("DROP DATABASE IF EXISTS " + "`" + weird.replace("\\", "\\\\").replace("`", "\\`") + "`")
+
+
+def test_a_scaffolded_file_is_pending_and_only_up_refuses_it(project: Path) -> None:
+    env = {"CHMIGRATE_ONLY": "clickhouse"}
+    assert chmigrate("up", cwd=project, env=env).code == 0
+    made = chmigrate("new", "add_region", cwd=project, env=env)
+    assert made.code == 0, made.all
+    (path,) = (project / "clickhouse").glob("0004_*.sql")
+    status = json.loads(chmigrate("status", "--format", "json", cwd=project, env=env).out)
+    row = status["clickhouse"]["migrations"][-1]
+    assert row["version"] == "0004" and row["state"] == "pending" and "no statement yet" in row["detail"]
+    for cmd in (["plan"], ["diff"], ["up", "--dry-run"]):
+        r = chmigrate(*cmd, cwd=project, env=env)
+        assert r.code == (2 if cmd[0] == "up" else 0), (cmd, r.all)
+    r = chmigrate("up", cwd=project, env=env)
+    assert r.code == 2, r.all
+    line = one_error_line(r)
+    assert path.name in line and "no statement yet" in line
+    after = json.loads(chmigrate("status", "--format", "json", cwd=project, env=env).out)
+    assert after["clickhouse"]["migrations"][-1]["state"] == "pending"  # nothing recorded for it

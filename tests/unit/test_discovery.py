@@ -55,7 +55,6 @@ def test_variables_substituted_per_statement_checksum_over_raw(tmp_path: Path) -
         ({"0001_a.sql": "SELECT 1;", "001_b.sql": "SELECT 2;"}, "duplicate version 001"),
         ({"1-bad name.sql": "SELECT 1;"}, "file name does not follow"),
         ({"0001_a.sql": b"SELECT '\xff\xfe';"}, "not valid UTF-8"),
-        ({"0001_a.sql": "-- only a comment\n"}, "contains no statement"),
         ({"0001_a.sql": "SELECT 1;\nSELECT 'open;\n"}, "unterminated string literal"),
         ({"0001_a.sql": "SELECT 1;\nSELECT ${NOPE};"}, "unknown variable ${NOPE}"),
     ],
@@ -90,3 +89,9 @@ def test_grammar_round_trips() -> None:
     parsed = filenames.parse(name)
     assert parsed is not None and parsed.number == 12 and parsed.name == "add_region_column"
     assert filenames.parse("abc.sql") is None
+
+
+def test_a_file_with_only_comments_is_a_migration_without_statements(tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql", "-- 0001_a.sql: describe the change here.\n")
+    (m,) = discover(tmp_path)
+    assert m.version == "0001" and m.up == ()
