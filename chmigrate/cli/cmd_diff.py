@@ -41,12 +41,12 @@ def diff(
             ctx.term.raw(render.render_sql(changes, ch.desired, database=ch.database))
         if pg is not None and pg.differences:
             ctx.term.raw("-- Postgres: reconcile with an Alembic revision (`alembic revision --autogenerate`):\n"
-                         + "".join(f"--   {d}\n" for d in pg.differences))
+                         + "".join(f"--   {' '.join(d.splitlines())}\n" for d in pg.differences))
     elif format == "github":
         if ch is not None:
             ctx.term.raw(render.render_github(changes, ch.files))
         for d in pg.differences if pg else ():
-            ctx.term.raw(f"::error title=schema drift (postgres)::{d}")
+            ctx.term.raw(render.github_annotation(d, title="schema drift (postgres)"))
     else:
         if ch is not None:
             ctx.term.line(target_heading("clickhouse", ch.target, ch.embedded) + f" database {ch.database}")

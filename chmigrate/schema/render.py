@@ -284,6 +284,14 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def github_annotation(message: str, *, level: str = "error", **properties: str) -> str:
+    """One GitHub Actions workflow command (`::error file=...,title=...::message`), escaped as GitHub reads
+    them: `%`, CR and LF in the message; also `:` and `,` in property values. A message can never end the
+    line early or inject a second command."""
+    props = ",".join(f"{k}={_escape_property(v)}" for k, v in properties.items())
+    return f"::{level}{' ' + props if props else ''}::{_escape_data(message)}"
+
+
 def render_github(changes: Sequence[Change], files: Mapping[str, str | Path] | None = None) -> str:
     """GitHub Actions annotations, one `::error` line per change, at the file that defines the object.
 
@@ -293,11 +301,9 @@ def render_github(changes: Sequence[Change], files: Mapping[str, str | Path] | N
     lines = []
     for change in changes:
         path = files.get(change.object) or files.get(change.table)
-        props = []
-        if path is not None:
-            props.append(f"file={_escape_property(str(path))}")
-        props.append(f"title={_escape_property('schema drift: ' + change.kind.value)}")
-        lines.append(f"::error {','.join(props)}::{_escape_data(describe(change) + _flags(change))}")
+        props = {"file": str(path)} if path is not None else {}
+        lines.append(github_annotation(describe(change) + _flags(change), **props,
+                                       title="schema drift: " + change.kind.value))
     return "\n".join(lines) + ("\n" if lines else "")
 
 

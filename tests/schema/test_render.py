@@ -193,3 +193,30 @@ def test_github_annotations() -> None:
     assert render_github(changes).startswith("::error title=")
     assert render_github(()) == ""
     assert K.TTL_CHANGED.value in lines[0]
+
+
+def _read_annotation(line: str) -> tuple[str, dict[str, str], str]:
+    """Parse one workflow command as GitHub's runner does: split at the first `::` after the command,
+    properties at `,` and `=`, then unescape."""
+    def data(t: str) -> str:
+        return t.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+    def prop(t: str) -> str:
+        return data(t.replace("%3A", ":").replace("%2C", ","))
+
+    assert line.startswith("::") and "\n" not in line and "\r" not in line
+    head, message = line[2:].split("::", 1)
+    command, _, rest = head.partition(" ")
+    props = dict(p.split("=", 1) for p in rest.split(",")) if rest else {}
+    return command, {k: prop(v) for k, v in props.items()}, data(message)
+
+
+def test_github_annotations_survive_percent_colons_commas_and_newlines() -> None:
+    from chmigrate.schema.render import github_annotation
+
+    message = "column `a` differs: 100% of rows,\nsecond line ::error title=injected::boom\r"
+    line = github_annotation(message, file="clickhouse/0001_a,b:c.sql", title="schema drift: a, b: c")
+    command, props, text = _read_annotation(line)
+    assert command == "error"
+    assert props == {"file": "clickhouse/0001_a,b:c.sql", "title": "schema drift: a, b: c"}
+    assert text == message
