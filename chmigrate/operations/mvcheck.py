@@ -30,6 +30,36 @@ def mv_target(create_query: str, database: str) -> tuple[str, str] | None:
     return _unquote(m.group(1)) or database, _unquote(m.group(2)) or ""
 
 
+def _unwrap(typ: str, wrapper: str) -> str | None:
+    """The argument list of `wrapper(...)` when `typ` is exactly that, else None."""
+    t = typ.strip()
+    if t.startswith(wrapper + "(") and t.endswith(")"):
+        return t[len(wrapper) + 1:-1]
+    return None
+
+
+def fits(source: str, target: str) -> bool:
+    """Whether ClickHouse inserts a `source` value into a `target` column without loss: the same type, or
+    `target` wraps it in LowCardinality, Nullable or SimpleAggregateFunction(f, ...) (a LowCardinality
+    source fits its plain type too)."""
+    if source.strip() == target.strip():
+        return True
+    inner = _unwrap(source, "LowCardinality")
+    if inner is not None and fits(inner, target):
+        return True
+    for wrapper in ("LowCardinality", "Nullable"):
+        inner = _unwrap(target, wrapper)
+        if inner is not None:
+            return fits(source, inner)
+    args = _unwrap(target, "SimpleAggregateFunction")
+    if args is not None:
+        from chmigrate.migrations.splitter import top_level_commas
+
+        parts = top_level_commas(args)
+        return len(parts) == 2 and fits(source, parts[1].strip())
+    return False
+
+
 def mismatches(ch: ClickHouse, database: str) -> list[str]:
     """One line per view column that is missing from, or typed differently in, the view's target."""
     views = ch.query("SELECT name, create_table_query FROM system.tables WHERE database = {d:String} "
@@ -57,7 +87,7 @@ def mismatches(ch: ClickHouse, database: str) -> list[str]:
             if col not in target_cols:
                 problems.append(f"{database}.{name}: output column {col} ({typ}) is not in "
                                 f"{target[0]}.{target[1]} (its values are dropped)")
-            elif target_cols[col] != typ:
+            elif not fits(typ, target_cols[col]):
                 problems.append(f"{database}.{name}: output column {col} is {typ} but "
                                 f"{target[0]}.{target[1]}.{col} is {target_cols[col]}")
     return problems
