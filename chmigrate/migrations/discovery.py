@@ -17,6 +17,14 @@ from chmigrate.migrations import filenames
 from chmigrate.migrations.splitter import SplitError, split_statements
 from chmigrate.migrations.variables import UnknownVariable, substitute
 
+# `-- chmigrate:settings max_execution_time = 0, max_threads = 4`: settings for this file's statements.
+SETTINGS_HEADER = re.compile(r"^[ \t]*--[ \t]*chmigrate:settings\b(?P<body>.*)$", re.M | re.I)
+_SETTING = re.compile(r"\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>-?\d+(?:\.\d+)?|'(?:[^'\\]|\\.)*'|"
+                      r"[A-Za-z_][A-Za-z0-9_]*)\s*(?:,|$)")
+# Set by chmigrate on every statement: a header may not change them.
+RESERVED_SETTINGS = frozenset({"mutations_sync", "alter_sync", "async_insert", "query_id", "log_comment"})
+_SESSION_STATEMENT = re.compile(r"(?is)^\s*(SET|USE)\b")
+
 # A line `-- chmigrate:down` separates the up part (above) from the optional down part (below).
 DOWN_MARKER = re.compile(r"^[ \t]*--[ \t]*chmigrate:down[ \t]*$", re.M | re.I)
 
@@ -37,6 +45,8 @@ class Migration:
     checksum: str  # sha256 of the raw file bytes
     up: tuple[Statement, ...]
     down: tuple[Statement, ...] | None
+    # from `-- chmigrate:settings name = value, ...` header lines: sent with each of its statements
+    settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def number(self) -> int:
@@ -97,9 +107,10 @@ def load(path: Path, variables: Mapping[str, str]) -> Migration:
         text = text[1:]
     up_text, down_text, down_line = _parts(text)
     up = _statements(path, up_text, 1, variables)  # empty for a file `new` scaffolded: pending, `up` refuses it
+    settings = _header_settings(path, up_text, up[0].line if up else None)
     down = _statements(path, down_text, down_line, variables) if down_text is not None else None
     return Migration(version=parsed.version, name=parsed.name, path=path, checksum=checksum(data),
-                     up=up, down=down)
+                     up=up, down=down, settings=settings)
 
 
 def _parts(text: str) -> tuple[str, str | None, int]:
@@ -127,5 +138,44 @@ def _statements(path: Path, text: str, first_line: int, variables: Mapping[str, 
                 hint=f"define it with --var {exc.name}=VALUE, CHMIGRATE_VAR_{exc.name}, "
                 "or [tool.chmigrate.variables]",
             ) from None
+        session = _SESSION_STATEMENT.match(sql)
+        if session:
+            word = session.group(1).upper()
+            hint = ("put settings for this file's statements in a header line before its first statement, e.g. "
+                    "`-- chmigrate:settings max_execution_time = 0`" if word == "SET" else
+                    "name other databases in the statements themselves (`db.table`); the target database is "
+                    "the configured one")
+            raise MigrationFileError(
+                str(path), f"a standalone {word} is refused: each statement is sent on its own (over HTTP a {word} "
+                "would do nothing, on the embedded engine it would last for the rest of the run)",
+                statement=st.index, line=st.line, hint=hint)
         out.append(Statement(index=st.index, line=st.line, sql=sql, raw=st.sql))
     return tuple(out)
+
+
+def _header_settings(path: Path, text: str, first_statement_line: int | None) -> tuple[tuple[str, str], ...]:
+    found: list[tuple[str, str]] = []
+    for m in SETTINGS_HEADER.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        if first_statement_line is not None and line > first_statement_line:
+            raise MigrationFileError(str(path), "a `-- chmigrate:settings` line must come before the first "
+                                     "statement", line=line)
+        body = m.group("body").strip()
+        pos = 0
+        while pos < len(body):
+            s = _SETTING.match(body, pos)
+            if s is None or s.end() == pos:
+                raise MigrationFileError(str(path), f"bad settings header {body[pos:]!r}: write "
+                                         "`-- chmigrate:settings name = value, name = value` (a value is a "
+                                         "number, a 'quoted string' or a word)", line=line)
+            name = s.group("name")
+            if name.lower() in RESERVED_SETTINGS:
+                raise MigrationFileError(str(path), f"setting {name} is chmigrate's own (mutations_sync = 2, "
+                                         "alter_sync = 2, async_insert = 0 and query_id/log_comment make every "
+                                         "statement finish and be found before it is recorded)", line=line)
+            value = s.group("value")
+            found.append((name, value[1:-1] if value.startswith("'") else value))
+            pos = s.end()
+        if not body:
+            raise MigrationFileError(str(path), "empty `-- chmigrate:settings` line", line=line)
+    return tuple(found)

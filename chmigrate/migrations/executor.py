@@ -35,7 +35,7 @@ STATEMENT_SETTINGS: dict[str, int | str] = {"mutations_sync": 2, "alter_sync": 2
 
 def statement_settings(migration: Migration, qid: str) -> dict[str, int | str]:
     settings = dict(STATEMENT_SETTINGS)
-    settings.update(dict(getattr(migration, "settings", ())))
+    settings.update(dict(migration.settings))
     settings["log_comment"] = qid
     settings["query_id"] = qid
     return settings
