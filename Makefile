@@ -26,6 +26,7 @@ install: $(BIN)/python
 lint:
 	$(BIN)/ruff check chmigrate tests bench postgres
 	$(BIN)/mypy
+	$(BIN)/zizmor --offline --quiet .github/workflows action.yml
 
 unit: $(VENV248)/bin/python
 	CHMIGRATE_TEST_CHDB248_PYTHON=$(CURDIR)/$(VENV248)/bin/python $(BIN)/python -m pytest -q
