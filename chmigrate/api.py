@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from chmigrate.connect import open_clickhouse
+from chmigrate.connect import ClickHouseTarget, open_clickhouse, resolve_clickhouse
 from chmigrate.errors import UsageError
 from chmigrate.migrations import filenames
 from chmigrate.migrations.discovery import discover
@@ -59,7 +59,7 @@ def status(settings: Settings) -> StatusResult:
     settings.check_servers()
     targets: list[TargetStatus] = []
     if settings.wants("clickhouse"):
-        targets.append(ch_ops.status(settings))
+        targets.append(ch_ops.status(resolve_clickhouse(settings)))
     if settings.wants("postgres"):
         with open_postgres(settings) as pg:
             targets.append(pg.status())
@@ -72,7 +72,7 @@ def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
         _one_engine_for("--to", settings)
     targets: list[TargetPlan] = []
     if settings.wants("clickhouse"):
-        targets.append(ch_ops.plan(settings, to=to))
+        targets.append(ch_ops.plan(resolve_clickhouse(settings), to=to))
     if settings.wants("postgres"):
         with open_postgres(settings) as pg:
             targets.append(pg.plan(to))
@@ -81,17 +81,18 @@ def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
 
 @contextmanager
 def writing(settings: Settings, *, clickhouse: bool, postgres: bool,
-            before_lock: Callable[[ClickHouse], None] | None = None) -> Iterator[Writers]:
+            before_lock: Callable[[ClickHouse, ClickHouseTarget], None] | None = None) -> Iterator[Writers]:
     """Open the engines a writing command changes and take their run locks, always in one order: the
     ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
-    both before every statement."""
-    if clickhouse:
-        ch_ops.load_migrations(settings)  # a bad file is reported before any database is opened or locked
+    both before every statement. The ClickHouse target is resolved from `settings` here, once."""
+    target = resolve_clickhouse(settings) if clickhouse else None
+    if target is not None:
+        ch_ops.load_migrations(target)  # a bad file is reported before any database is opened or locked
     with ExitStack() as stack:
-        ch = stack.enter_context(open_clickhouse(settings)) if clickhouse else None
-        if ch is not None and before_lock is not None:
-            before_lock(ch)  # read-only checks that may refuse before anything is written
-        lock = stack.enter_context(ch_ops.run_lock(ch, settings)) if ch is not None else None
+        ch = stack.enter_context(open_clickhouse(target)) if target is not None else None
+        if ch is not None and target is not None and before_lock is not None:
+            before_lock(ch, target)  # read-only checks that may refuse before anything is written
+        lock = stack.enter_context(ch_ops.run_lock(ch, target)) if ch is not None and target else None
         pg = stack.enter_context(open_postgres(settings)) if postgres else None
         checks = [lock.check] if lock is not None else []
         if pg is not None and not pg.embedded:
@@ -101,11 +102,12 @@ def writing(settings: Settings, *, clickhouse: bool, postgres: bool,
             for c in checks:
                 c()
 
-        yield Writers(ch, lock, pg, check)
+        yield Writers(target, ch, lock, pg, check)
 
 
 @dataclass(frozen=True)
 class Writers:
+    target: ClickHouseTarget | None
     ch: ClickHouse | None
     lock: LockInfo | None
     pg: Postgres | None
@@ -122,19 +124,21 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
     targets: list[TargetUpResult] = []
     if dry_run:
         if settings.wants("clickhouse"):
-            ch_ops.load_migrations(settings)
-            targets.append(ch_ops.dry_run(settings, to=to, allow_changed=allow_changed, retry=retry))
+            target = resolve_clickhouse(settings)
+            ch_ops.load_migrations(target)
+            targets.append(ch_ops.dry_run(target, to=to, allow_changed=allow_changed, retry=retry))
         if settings.wants("postgres"):
             with open_postgres(settings) as pg:
                 targets.append(pg.up(to=to, dry_run=True))
         return UpResult(tuple(targets))
-    def preflight(ch: ClickHouse) -> None:
-        ch_ops.check_existing(ch, settings, to=to, allow_changed=allow_changed)
+
+    def preflight(ch: ClickHouse, target: ClickHouseTarget) -> None:
+        ch_ops.check_existing(ch, target, to=to, allow_changed=allow_changed)
 
     with writing(settings, clickhouse=settings.wants("clickhouse"), postgres=settings.wants("postgres"),
                  before_lock=preflight) as w:
-        if w.ch is not None and w.lock is not None:
-            targets.append(ch_ops.up(w.ch, settings, w.lock, to=to, allow_changed=allow_changed, retry=retry,
+        if w.ch is not None and w.target is not None and w.lock is not None:
+            targets.append(ch_ops.up(w.ch, w.target, w.lock, to=to, allow_changed=allow_changed, retry=retry,
                                      reporter=reporter, check=w.check))
         if w.pg is not None:
             targets.append(w.pg.up(to=to))
@@ -148,11 +152,12 @@ def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Report
     _one_engine_for("down --to", settings)
     if settings.wants("clickhouse"):
         if dry_run:
-            with open_clickhouse(settings) as ch:
-                return UpResult((ch_ops.down(ch, settings, None, to=to),))
+            target = resolve_clickhouse(settings)
+            with open_clickhouse(target) as ch:
+                return UpResult((ch_ops.down(ch, target, None, to=to),))
         with writing(settings, clickhouse=True, postgres=False) as w:
-            assert w.ch is not None
-            return UpResult((ch_ops.down(w.ch, settings, w.lock, to=to, reporter=reporter, check=w.check),))
+            assert w.ch is not None and w.target is not None
+            return UpResult((ch_ops.down(w.ch, w.target, w.lock, to=to, reporter=reporter, check=w.check),))
     if dry_run:
         raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
                          "semantics are not offered")
@@ -184,7 +189,8 @@ def diff(settings: Settings, *, dev_database: str | None = None) -> DiffResult:
     from chmigrate.operations.drift import clickhouse_diff
 
     settings.check_servers()
-    ch = clickhouse_diff(settings, dev_database=dev_database) if settings.wants("clickhouse") else None
+    ch = (clickhouse_diff(resolve_clickhouse(settings), dev_database=dev_database)
+          if settings.wants("clickhouse") else None)
     pg = None
     if settings.wants("postgres"):
         with open_postgres(settings) as p:
@@ -209,7 +215,7 @@ def verify(settings: Settings, *, dev_database: str | None = None) -> VerifyResu
     settings.check_servers()
     checks: list[Check] = []
     if settings.wants("clickhouse"):
-        checks += clickhouse_verify(settings, dev_database=dev_database)
+        checks += clickhouse_verify(resolve_clickhouse(settings), dev_database=dev_database)
     if settings.wants("postgres"):
         with open_postgres(settings) as p:
             checks += postgres_checks(p.status(), p.drift())
@@ -221,19 +227,19 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
     with `reconcile`, after applying the differences that change in place without touching data."""
     from chmigrate.operations.drift import baseline as run
 
-    return run(settings, to=to, reconcile=reconcile, dry_run=dry_run)
+    return run(resolve_clickhouse(settings), to=to, reconcile=reconcile, dry_run=dry_run)
 
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
     """Mark a dirty ClickHouse version by hand after a person fixed the database; returns the version."""
     with writing(settings, clickhouse=True, postgres=False) as w:
-        assert w.ch is not None
-        return ch_ops.resolve(w.ch, settings, version, outcome)
+        assert w.ch is not None and w.target is not None
+        return ch_ops.resolve(w.ch, w.target, version, outcome)
 
 
 def unlock(settings: Settings, *, force: bool = False) -> tuple[ReleasedClaim, ...]:
     """Release expired ClickHouse lock claims (KeeperMap or lease), and live ones with `force`."""
-    return ch_ops.unlock(settings, force=force)
+    return ch_ops.unlock(resolve_clickhouse(settings), force=force)
 
 
 def new(settings: Settings, name: str) -> Path:

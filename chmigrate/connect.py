@@ -1,9 +1,16 @@
-"""Turn Settings into open targets. The only place that knows both."""
+"""Turn Settings into targets, once per run: the only place that knows both.
+
+`resolve_clickhouse` derives everything the ClickHouse half of a command needs (connection, database,
+ledger and lock tables, lock policy, migrations) from the settings at the top of a command, like goose's
+Provider; operations/ then works from that target alone and never re-reads Settings.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig, parse_url
@@ -25,6 +32,39 @@ def clickhouse_config(settings: Settings) -> ClickHouseConfig:
     )
 
 
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """One ClickHouse database to migrate, resolved from Settings once per run."""
+
+    config: ClickHouseConfig  # how to connect (its repr masks the password)
+    database: str  # the target database (--database, else the URL's path, else default)
+    ledger_table: str
+    lock: str  # "auto" | "keeper" | "lease"
+    lock_lease: float  # seconds a lock claim lives without renewal
+    lock_timeout: float  # seconds to wait for another run's lock, or a running statement
+    migrations_dir: Path
+    variables: Mapping[str, str] = field(default_factory=dict)
+    allow_version_gaps: bool = False
+    local_dir: Path = Path(".chmigrate")  # the embedded engine's data and the desired-schema cache
+
+    @property
+    def keeper_lock_table(self) -> str:
+        return self.ledger_table + "_keeper_lock"
+
+    @property
+    def lease_table(self) -> str:
+        return self.ledger_table + "_lock"
+
+
+def resolve_clickhouse(settings: Settings) -> ClickHouseTarget:
+    return ClickHouseTarget(
+        config=clickhouse_config(settings), database=clickhouse_database(settings),
+        ledger_table=settings.ledger_table, lock=settings.lock, lock_lease=settings.lock_lease,
+        lock_timeout=settings.lock_timeout, migrations_dir=settings.migrations_dir,
+        variables=dict(settings.variables), allow_version_gaps=settings.allow_version_gaps,
+        local_dir=settings.local_dir)
+
+
 def clickhouse_database(settings: Settings) -> str:
     """The target database: --database, else the URL's path, else `default`."""
     if settings.database:
@@ -37,8 +77,8 @@ def clickhouse_database(settings: Settings) -> str:
 
 
 @contextmanager
-def open_clickhouse(settings: Settings) -> Iterator[ClickHouse]:
-    ch = ClickHouse.connect(clickhouse_config(settings))
+def open_clickhouse(target: ClickHouseTarget) -> Iterator[ClickHouse]:
+    ch = ClickHouse.connect(target.config)
     try:
         yield ch
     finally:

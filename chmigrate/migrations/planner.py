@@ -58,7 +58,7 @@ def _status(m: Migration | None, st: VersionState | None) -> MigrationStatus:
         return MigrationStatus(st.version, st.name, state, st.checksum, st.recorded_at, detail)
     if st is None or (not st.applied and st.in_flight is None):
         return MigrationStatus(m.version, m.name, "pending", m.checksum, None,
-                               "" if m.up else f"{EMPTY}: `up` refuses it until it has one")
+                               None if m.up else f"{EMPTY}: `up` refuses it until it has one")
     if st.in_flight is not None:
         if st.failed_statement and not st.outcome_unknown:
             return MigrationStatus(m.version, m.name, "failed", m.checksum, st.recorded_at,

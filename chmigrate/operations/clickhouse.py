@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Literal
 
-from chmigrate.connect import clickhouse_database, open_clickhouse
+from chmigrate.connect import ClickHouseTarget, open_clickhouse
 from chmigrate.errors import ConfigError, DatabaseError, StateError
 from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
@@ -31,25 +31,19 @@ from chmigrate.results import (
     TargetStatus,
     TargetUpResult,
 )
-from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse, Recorded, ScriptConnection
 
 
-def load_migrations(settings: Settings) -> tuple[Migration, ...]:
-    return discover(settings.migrations_dir, settings.variables, allow_gaps=settings.allow_version_gaps)
+def load_migrations(tgt: ClickHouseTarget) -> tuple[Migration, ...]:
+    return discover(tgt.migrations_dir, tgt.variables, allow_gaps=tgt.allow_version_gaps)
 
 
-def ledger_for(ch: ClickHouse, settings: Settings) -> Ledger:
-    return Ledger(ch, clickhouse_database(settings), settings.ledger_table, db_user=ch.user)
-
-
-def lock_tables(settings: Settings) -> tuple[str, str]:
-    """The KeeperMap lock table and the lease table of the ledger."""
-    return settings.ledger_table + "_keeper_lock", settings.ledger_table + "_lock"
+def ledger_for(ch: ClickHouse, tgt: ClickHouseTarget) -> Ledger:
+    return Ledger(ch, tgt.database, tgt.ledger_table, db_user=ch.user)
 
 
 @contextmanager
-def run_lock(ch: ClickHouse, settings: Settings) -> Iterator[LockInfo]:
+def run_lock(ch: ClickHouse, tgt: ClickHouseTarget) -> Iterator[LockInfo]:
     """The ClickHouse run lock every writing command holds.
 
     The kind is decided once per database and recorded by the lock table that exists: a database with a
@@ -61,12 +55,12 @@ def run_lock(ch: ClickHouse, settings: Settings) -> Iterator[LockInfo]:
     if ch.embedded:
         yield LockInfo("embedded-directory", "linearizable")
         return
-    db = clickhouse_database(settings)
-    keeper_table, lease_table = lock_tables(settings)
+    db = tgt.database
+    keeper_table, lease_table = tgt.keeper_lock_table, tgt.lease_table
     present = ch.existing_tables(db, (keeper_table, lease_table))
-    lease = settings.lock_lease
+    lease = tgt.lock_lease
     if keeper_table in present:
-        if settings.lock == "lease":
+        if tgt.lock == "lease":
             raise ConfigError("lock", f"lease refused: {db} is locked through Keeper (table {db}.{keeper_table} "
                               "exists), and a lease would not exclude a run holding the Keeper lock",
                               hint="set CHMIGRATE_LOCK=auto (or keeper)")
@@ -77,17 +71,17 @@ def run_lock(ch: ClickHouse, settings: Settings) -> Iterator[LockInfo]:
             raise DatabaseError(f"the Keeper lock of {db} is unavailable: {exc}",
                                 hint="this database is locked through Keeper; chmigrate never falls back to a "
                                 "weaker lock: fix Keeper and run again") from exc
-        with hold(keeper, settings.lock_timeout, "keeper-map", "linearizable") as info:
+        with hold(keeper, tgt.lock_timeout, "keeper-map", "linearizable") as info:
             yield info
         return
-    if lease_table in present or settings.lock == "lease":
-        if settings.lock == "keeper":
+    if lease_table in present or tgt.lock == "lease":
+        if tgt.lock == "keeper":
             raise ConfigError("lock", f"keeper refused: {db} is locked by a lease (table {db}.{lease_table} "
                               "exists), and a run holding the lease would not see a Keeper claim",
                               hint=f"to move this database to the Keeper lock, drop table {db}.{lease_table} "
                               "while no chmigrate run is active")
         reason = "recorded: this database uses the lease" if lease_table in present else "lock = lease"
-        with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), settings.lock_timeout,
+        with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), tgt.lock_timeout,
                   "lease", "best-effort", reason=reason) as info:
             yield info
         return
@@ -95,16 +89,16 @@ def run_lock(ch: ClickHouse, settings: Settings) -> Iterator[LockInfo]:
     try:
         keeper.ensure()
     except KeeperUnavailable as exc:
-        if settings.lock == "keeper":
+        if tgt.lock == "keeper":
             raise DatabaseError(f"lock = keeper, but {ch.label} cannot hold a KeeperMap table: {exc}",
                                 hint="configure <zookeeper> and <keeper_map_path_prefix> on the server, "
                                 "or set CHMIGRATE_LOCK=auto") from exc
         reason = f"no KeeperMap on this server: {exc}"
     else:
-        with hold(keeper, settings.lock_timeout, "keeper-map", "linearizable") as info:
+        with hold(keeper, tgt.lock_timeout, "keeper-map", "linearizable") as info:
             yield info
         return
-    with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), settings.lock_timeout,
+    with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), tgt.lock_timeout,
               "lease", "best-effort", reason=reason) as info:
         yield info
 
@@ -114,31 +108,31 @@ def _renewer(ch: ClickHouse, lease: float) -> ClickHouse:
     return ch.clone(query_timeout=max(1.0, min(5.0, lease / 4)))
 
 
-def status(settings: Settings) -> TargetStatus:
-    migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        states = ledger_for(ch, settings).states()
+def status(tgt: ClickHouseTarget) -> TargetStatus:
+    migrations = load_migrations(tgt)
+    with open_clickhouse(tgt) as ch:
+        states = ledger_for(ch, tgt).states()
         return TargetStatus("clickhouse", ch.label, ch.embedded, tuple(statuses(migrations, states)))
 
 
-def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
+def plan(tgt: ClickHouseTarget, *, to: str | None = None, allow_changed: Collection[str] = (),
          retry: bool = False, refuse_existing: bool = False) -> TargetPlan:
     """What `up` would do, found by running the executor on a connection that records its writes: the
     migration statements with the settings they are sent with, the ledger writes and the run lock.
     With `refuse_existing` (`up --dry-run`), refuse as `up` does when objects it would create exist."""
-    migrations = load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        ledger = ledger_for(ch, settings)
+    migrations = load_migrations(tgt)
+    with open_clickhouse(tgt) as ch:
+        ledger = ledger_for(ch, tgt)
         states = ledger.states()
         if refuse_existing:
-            preflight.check_up(ch, settings, migrations, states, to=to, allow_changed=allow_changed)
+            preflight.check_up(ch, tgt, migrations, states, to=to, allow_changed=allow_changed)
         steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
         rows = tuple(
             PlannedStatement(s.migration.version, s.migration.name, str(s.migration.path), st.index, st.line,
                              st.sql)
             for s in steps for st in s.migration.up[s.start - 1:]
         )
-        rows = preflight.mark_existing(ch, settings, rows)
+        rows = preflight.mark_existing(ch, tgt, rows)
         script: tuple[SentStatement, ...] = ()
         if steps:
             rec = ScriptConnection(ch)
@@ -147,7 +141,7 @@ def plan(settings: Settings, *, to: str | None = None, allow_changed: Collection
             shadow.ensure()
             apply_steps(rec, shadow, steps)
             script = tuple(_sent(r, shadow) for r in rec.sent)
-        return TargetPlan("clickhouse", ch.label, ch.embedded, rows, script=script, lock=_lock_kind(ch, settings))
+        return TargetPlan("clickhouse", ch.label, ch.embedded, rows, script=script, lock=_lock_kind(ch, tgt))
 
 
 def _sent(r: Recorded, ledger: Ledger) -> SentStatement:
@@ -160,27 +154,27 @@ def _sent(r: Recorded, ledger: Ledger) -> SentStatement:
     return SentStatement(kind, r.sql, r.settings)
 
 
-def _lock_kind(ch: ClickHouse, settings: Settings) -> str:
+def _lock_kind(ch: ClickHouse, tgt: ClickHouseTarget) -> str:
     """The run lock `up` would take, read without writing."""
     if ch.embedded:
         return "embedded-directory"
-    keeper_table, lease_table = lock_tables(settings)
-    present = ch.existing_tables(clickhouse_database(settings), (keeper_table, lease_table))
+    keeper_table, lease_table = tgt.keeper_lock_table, tgt.lease_table
+    present = ch.existing_tables(tgt.database, (keeper_table, lease_table))
     if keeper_table in present:
         return "keeper-map"
-    if lease_table in present or settings.lock == "lease":
+    if lease_table in present or tgt.lock == "lease":
         return "lease"
-    return "keeper-map" if settings.lock == "keeper" else "keeper-map, or lease where the server has no Keeper"
+    return "keeper-map" if tgt.lock == "keeper" else "keeper-map, or lease where the server has no Keeper"
 
 
-def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = None,
+def up(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo, *, to: str | None = None,
        allow_changed: Collection[str] = (), retry: bool = False, reporter: Reporter | None = None,
        check: Callable[[], None] | None = None) -> TargetUpResult:
     """Apply pending migrations under `lock` (held by the caller); `check` runs before every statement."""
-    migrations = load_migrations(settings)
-    ledger = ledger_for(ch, settings)
+    migrations = load_migrations(tgt)
+    ledger = ledger_for(ch, tgt)
     states = ledger.states()  # read under the lock
-    recovered = recover(ch, ledger, migrations, states, wait=settings.lock_timeout)
+    recovered = recover(ch, ledger, migrations, states, wait=tgt.lock_timeout)
     if any(r.outcome in ("applied", "not_applied") for r in recovered):
         states = ledger.states()
     steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
@@ -195,15 +189,15 @@ def up(ch: ClickHouse, settings: Settings, lock: LockInfo, *, to: str | None = N
                       statement_index=len(m.up), cumulative_hash=cumulative_hash(s.raw for s in m.up),
                       error=f"accepted edit; previous checksum {states[m.version].checksum}")
     ch.use_database(ledger.database)
-    applied = apply_steps(ch, ledger, steps, reporter, check=check or lock.check, wait=settings.lock_timeout)
+    applied = apply_steps(ch, ledger, steps, reporter, check=check or lock.check, wait=tgt.lock_timeout)
     return replace(base, applied=tuple(applied),
                    accepted=tuple(AcceptedChange(m.version, states[m.version].checksum) for m in accepted))
 
 
-def dry_run(settings: Settings, *, to: str | None = None, allow_changed: Collection[str] = (),
+def dry_run(tgt: ClickHouseTarget, *, to: str | None = None, allow_changed: Collection[str] = (),
             retry: bool = False) -> TargetUpResult:
     """`up --dry-run`: the plan, as `up` would run it; nothing is sent."""
-    p = plan(settings, to=to, allow_changed=allow_changed, retry=retry, refuse_existing=True)
+    p = plan(tgt, to=to, allow_changed=allow_changed, retry=retry, refuse_existing=True)
     counts: dict[tuple[str, str], list[int]] = {}
     for s in p.statements:
         counts.setdefault((s.version, s.name), []).append(s.index)
@@ -213,11 +207,11 @@ def dry_run(settings: Settings, *, to: str | None = None, allow_changed: Collect
                           script=p.script)
 
 
-def check_existing(ch: ClickHouse, settings: Settings, *, to: str | None = None,
+def check_existing(ch: ClickHouse, tgt: ClickHouseTarget, *, to: str | None = None,
                    allow_changed: Collection[str] = ()) -> None:
     """Before `up` takes its lock (whose setup writes): refuse, having sent only SELECTs, when objects that
     pending statements create unconditionally exist already (a database made by hand: see `baseline`)."""
-    preflight.check_up(ch, settings, load_migrations(settings), ledger_for(ch, settings).states(), to=to,
+    preflight.check_up(ch, tgt, load_migrations(tgt), ledger_for(ch, tgt).states(), to=to,
                        allow_changed=allow_changed)
 
 
@@ -271,12 +265,12 @@ def _accepted_changes(migrations: tuple[Migration, ...], states: dict[str, Versi
             and st.applied and st.checksum != m.checksum]
 
 
-def down(ch: ClickHouse, settings: Settings, lock: LockInfo | None, *, to: str, reporter: Reporter | None = None,
+def down(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo | None, *, to: str, reporter: Reporter | None = None,
          check: Callable[[], None] | None = None) -> TargetUpResult:
     """Run down parts, newest first, until `to` is the newest applied version (`0` for none). Without a
     lock (None), a dry run: nothing is sent; the result lists the statements."""
-    migrations = load_migrations(settings)
-    ledger = ledger_for(ch, settings)
+    migrations = load_migrations(tgt)
+    ledger = ledger_for(ch, tgt)
     steps = plan_down(migrations, ledger.states(), to=to)
     if lock is None:
         statements = tuple(PlannedStatement(m.version, m.name, str(m.path), s.index, s.line, s.sql)
@@ -287,10 +281,10 @@ def down(ch: ClickHouse, settings: Settings, lock: LockInfo | None, *, to: str, 
     return TargetUpResult("clickhouse", ch.label, ch.embedded, done, lock=_lock_result(lock))
 
 
-def resolve(ch: ClickHouse, settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
+def resolve(ch: ClickHouse, tgt: ClickHouseTarget, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
     """Mark a dirty (failed or interrupted) version by hand, recording who and when (under the caller's lock)."""
-    migrations = load_migrations(settings)
-    ledger = ledger_for(ch, settings)
+    migrations = load_migrations(tgt)
+    ledger = ledger_for(ch, tgt)
     states = ledger.states()
     st = states.get(version) or next((s for v, s in states.items() if int(v) == int(version)), None)
     if st is None or st.in_flight is None:
@@ -308,14 +302,14 @@ def resolve(ch: ClickHouse, settings: Settings, version: str, outcome: Literal["
     return st.version
 
 
-def unlock(settings: Settings, *, force: bool = False) -> tuple[ReleasedClaim, ...]:
+def unlock(tgt: ClickHouseTarget, *, force: bool = False) -> tuple[ReleasedClaim, ...]:
     """Release expired claims of the KeeperMap lock and the lease, and live ones with `force`. Embedded and
     Postgres-advisory locks release themselves."""
-    with open_clickhouse(settings) as ch:
+    with open_clickhouse(tgt) as ch:
         if ch.embedded:
             return ()
-        db = clickhouse_database(settings)
-        keeper_table, lease_table = lock_tables(settings)
+        db = tgt.database
+        keeper_table, lease_table = tgt.keeper_lock_table, tgt.lease_table
         keeper = KeeperLock(ch, db, keeper_table)
         lease = LeaseLock(ch, db, lease_table)
         live = [("keeper-map", c) for c in keeper.live_claims()]

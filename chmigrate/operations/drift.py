@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from chmigrate.connect import clickhouse_database, open_clickhouse
+from chmigrate.connect import ClickHouseTarget, open_clickhouse
 from chmigrate.errors import StateError, UsageError
 from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
@@ -19,7 +19,6 @@ from chmigrate.schema.objects import Schema
 from chmigrate.schema.reconcile import split
 from chmigrate.schema.render import reconcile_statements
 from chmigrate.schema.sources import defining_files
-from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse
 
 
@@ -44,31 +43,32 @@ class Check:
     details: tuple[str, ...] = ()
 
 
-def _compare(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...],
+def _compare(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
              dev_database: str | None) -> Comparison:
-    return compare(ch, migrations, database=clickhouse_database(settings), ledger=settings.ledger_table,
-                   cache_dir=settings.local_dir / "cache", dev_database=dev_database)
+    return compare(ch, migrations, database=tgt.database, ledger=tgt.ledger_table,
+                   cache_dir=tgt.local_dir / "cache", dev_database=dev_database)
 
 
-def _drift(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...], cmp: Comparison) -> ClickHouseDrift:
+def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
+           cmp: Comparison) -> ClickHouseDrift:
     return ClickHouseDrift(
-        target=ch.label, embedded=ch.embedded, database=clickhouse_database(settings), changes=cmp.changes,
+        target=ch.label, embedded=ch.embedded, database=tgt.database, changes=cmp.changes,
         desired=cmp.desired, files=defining_files(migrations), desired_cached=cmp.desired_cached,
         desired_engine=cmp.desired_engine, target_queries=cmp.target_queries,
     )
 
 
-def clickhouse_diff(settings: Settings, *, dev_database: str | None = None) -> ClickHouseDrift:
+def clickhouse_diff(tgt: ClickHouseTarget, *, dev_database: str | None = None) -> ClickHouseDrift:
     """Read-only (unless a dev database is asked for): the differences between code and target."""
-    migrations = ch_ops.load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        return _drift(ch, settings, migrations, _compare(ch, settings, migrations, dev_database))
+    migrations = ch_ops.load_migrations(tgt)
+    with open_clickhouse(tgt) as ch:
+        return _drift(ch, tgt, migrations, _compare(ch, tgt, migrations, dev_database))
 
 
-def clickhouse_verify(settings: Settings, *, dev_database: str | None = None) -> list[Check]:
-    migrations = ch_ops.load_migrations(settings)
-    with open_clickhouse(settings) as ch:
-        ledger = ch_ops.ledger_for(ch, settings)
+def clickhouse_verify(tgt: ClickHouseTarget, *, dev_database: str | None = None) -> list[Check]:
+    migrations = ch_ops.load_migrations(tgt)
+    with open_clickhouse(tgt) as ch:
+        ledger = ch_ops.ledger_for(ch, tgt)
         states = ledger.states()
         rows = statuses(migrations, states)
         by_version = {m.version: m for m in migrations}
@@ -86,13 +86,13 @@ def clickhouse_verify(settings: Settings, *, dev_database: str | None = None) ->
                 problems.append(f"{where}: {r.state}" + (f" ({r.detail})" if r.detail else ""))
         checks = [Check("clickhouse", "every migration applied, checksums match, nothing unknown, failed or "
                         "half-applied", not problems, tuple(problems))]
-        cmp = _compare(ch, settings, migrations, dev_database)
-        drift = _drift(ch, settings, migrations, cmp)
+        cmp = _compare(ch, tgt, migrations, dev_database)
+        drift = _drift(ch, tgt, migrations, cmp)
         from chmigrate.schema.render import describe
 
         checks.append(Check("clickhouse", "schema matches the migrations (no drift)", not drift.changes,
                             tuple(describe(c) for c in drift.changes)))
-        bad_views = mismatches(ch, clickhouse_database(settings))
+        bad_views = mismatches(ch, tgt.database)
         checks.append(Check("clickhouse", "materialized views' output columns exist in their targets with the "
                             "same types", not bad_views, tuple(bad_views)))
         return checks
@@ -127,9 +127,9 @@ class BaselineResult:
         return bool(self.recorded)
 
 
-def compare_live(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...]) -> Comparison:
+def compare_live(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> Comparison:
     """The live schema against what `migrations` produce (read-only on the target)."""
-    return _compare(ch, settings, migrations, None)
+    return _compare(ch, tgt, migrations, None)
 
 
 def _blocking(states: Mapping[str, VersionState]) -> list[str]:
@@ -168,12 +168,12 @@ def _record(ledger: Ledger, chosen: tuple[Migration, ...], note: str) -> tuple[s
     return f"{ledger.os_user}@{ledger.host}", last.recorded_at if last else ""
 
 
-def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: bool = False) -> BaselineResult:
+def baseline(tgt: ClickHouseTarget, *, to: str, reconcile: bool = False, dry_run: bool = False) -> BaselineResult:
     """Adopt a database built by hand: record versions <= `to` as applied (event `baselined`) if the live
     schema equals what they produce. With `reconcile`, first apply the differences ClickHouse changes in
     place without touching data (comments, an output-preserving view query, metadata-only settings), then
     check that none is left. Refuses, applying nothing, otherwise; `dry_run` only reports."""
-    migrations = ch_ops.load_migrations(settings)
+    migrations = ch_ops.load_migrations(tgt)
     try:
         limit = int(to)
     except ValueError:
@@ -181,16 +181,16 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
     chosen = tuple(m for m in migrations if m.number <= limit)
     if not any(m.number == limit for m in migrations):
         raise UsageError(f"--to {to}: no migration with that version")
-    database = clickhouse_database(settings)
-    with open_clickhouse(settings) as ch:
-        ledger = ch_ops.ledger_for(ch, settings)
+    database = tgt.database
+    with open_clickhouse(tgt) as ch:
+        ledger = ch_ops.ledger_for(ch, tgt)
 
         def assess() -> BaselineResult:
             problems = _blocking(ledger.states())
             if problems:
                 raise StateError("baseline adopts only versions chmigrate has not run; the ledger records: "
                                  + "; ".join(problems), hint="`chmigrate status` shows every version's state")
-            cmp = _compare(ch, settings, chosen, None)
+            cmp = _compare(ch, tgt, chosen, None)
             result = BaselineResult(ch.label, ch.embedded, (), cmp.changes, cmp.desired, database,
                                     reconcile=reconcile, dry_run=dry_run)
             if not reconcile:
@@ -205,7 +205,7 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
         first = assess()  # read-only: a refusal or a dry run writes nothing, not even the lock
         if refusing(first) or dry_run:
             return first
-        with ch_ops.run_lock(ch, settings) as lock:
+        with ch_ops.run_lock(ch, tgt) as lock:
             result = assess()  # again under the lock: another run may have changed the ledger or schema
             if refusing(result):
                 return result
@@ -214,7 +214,7 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
                 for statement in result.statements:
                     lock.check()
                     ch.execute(statement)
-                left = _compare(ch, settings, chosen, None).changes
+                left = _compare(ch, tgt, chosen, None).changes
                 if left:
                     from chmigrate.schema.render import describe
 

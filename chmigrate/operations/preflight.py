@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from chmigrate.connect import clickhouse_database
+from chmigrate.connect import ClickHouseTarget
 from chmigrate.errors import ChmigrateError, MigrationFileError, StateError
 from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import VersionState
 from chmigrate.migrations.planner import plan_up, refuse_empty
 from chmigrate.results import PlannedStatement
 from chmigrate.schema.tokens import IDENT, QIDENT, SYMBOL, Token, tokenize
-from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse, quote_string
 
 _KINDS = {("TABLE",): "table", ("VIEW",): "view", ("MATERIALIZED", "VIEW"): "materialized view",
@@ -138,7 +137,7 @@ def _awaits_recovery(state: VersionState | None) -> bool:
                 and not (state.failed_statement and not state.outcome_unknown))
 
 
-def check_up(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...],
+def check_up(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
              states: Mapping[str, VersionState], *, to: str | None = None,
              allow_changed: Collection[str] = ()) -> None:
     """Raise StateError, having sent only SELECTs, when objects that pending statements create exist (and
@@ -152,17 +151,17 @@ def check_up(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ..
     pending = _pending(migrations, states, to=to, allow_changed=allow_changed)
     if not pending:
         return
-    found = existing(ch, clickhouse_database(settings), pending)
+    found = existing(ch, tgt.database, pending)
     if found:
-        raise refuse_existing(ch, settings, migrations, found)
+        raise refuse_existing(ch, tgt, migrations, found)
 
 
-def refuse_existing(ch: ClickHouse, settings: Settings, migrations: tuple[Migration, ...],
+def refuse_existing(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
                     found: Sequence[Existing]) -> StateError:
     """The error `up` raises: which objects exist, and `baseline --to V` with what `diff` finds."""
     last = max(found, key=lambda e: int(e.version)).version
     chosen = tuple(m for m in migrations if m.number <= int(last))
-    tally = _diff_tally(ch, settings, chosen)
+    tally = _diff_tally(ch, tgt, chosen)
     names = ", ".join(f"{e.kind} {e.qualified} ({e.version} statement {e.statement})" for e in found)
     return StateError(
         f"{len(found)} object(s) that pending migrations create already exist: {names}; nothing was sent "
@@ -172,12 +171,12 @@ def refuse_existing(ch: ClickHouse, settings: Settings, migrations: tuple[Migrat
     )
 
 
-def _diff_tally(ch: ClickHouse, settings: Settings, chosen: tuple[Migration, ...]) -> str:
+def _diff_tally(ch: ClickHouse, tgt: ClickHouseTarget, chosen: tuple[Migration, ...]) -> str:
     from chmigrate.operations.drift import compare_live
     from chmigrate.schema.reconcile import split
     from chmigrate.schema.render import count_by_kind
 
-    changes = compare_live(ch, settings, chosen).changes
+    changes = compare_live(ch, tgt, chosen).changes
     if not changes:
         return "`chmigrate diff` finds no differences"
     ok, refused = split(changes)
@@ -187,10 +186,10 @@ def _diff_tally(ch: ClickHouse, settings: Settings, chosen: tuple[Migration, ...
     return text + f"; {len(refused)} of them touch data or need a rebuild"
 
 
-def mark_existing(ch: ClickHouse, settings: Settings,
+def mark_existing(ch: ClickHouse, tgt: ClickHouseTarget,
                   rows: tuple[PlannedStatement, ...]) -> tuple[PlannedStatement, ...]:
     """`plan`: flag the statements whose object already exists."""
     pending = (Pending(r.version, r.path, r.index, r.sql) for r in rows)
-    found = existing(ch, clickhouse_database(settings), pending)
+    found = existing(ch, tgt.database, pending)
     hits = {(e.version, e.statement) for e in found}
     return tuple(replace(r, exists=True) if (r.version, r.index) in hits else r for r in rows)

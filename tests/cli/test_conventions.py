@@ -180,12 +180,12 @@ def test_baseline_prints_one_json_document(project: Path) -> None:
 
 
 def test_errors_in_json_mode_keep_their_exit_code_and_print_an_error_document(project: Path) -> None:
-    (project / "clickhouse" / "0004_empty.sql").write_text("-- nothing here\n")
+    (project / "clickhouse" / "0004_session.sql").write_text("SET max_threads = 1;\n")
     r = cli("status", "--format", "json", cwd=project, env=CH_ONLY)
     doc = document(r, code=2)
     assert set(doc) == {"version", "error"}
     error = doc["error"]
-    assert isinstance(error, dict) and error["exit_code"] == 2 and "0004_empty.sql" in error["message"]
+    assert isinstance(error, dict) and error["exit_code"] == 2 and "0004_session.sql" in error["message"]
     assert "error: " in r.err  # the person at the terminal still reads it
 
 
