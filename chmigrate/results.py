@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 State = Literal["applied", "pending", "changed", "unknown", "failed", "dirty"]
@@ -67,12 +67,21 @@ class SentStatement:
 
 
 @dataclass(frozen=True)
+class EngineStart:
+    """How a command got its embedded PostgreSQL server."""
+
+    how: Literal["initialised and started", "started", "reused"]
+    seconds: float
+    port: int
+
+
+@dataclass(frozen=True)
 class TargetPlan:
     engine: Literal["clickhouse", "postgres"]
     target: str
     embedded: bool
     statements: tuple[PlannedStatement, ...]
-    notes: tuple[str, ...] = ()
+    started: EngineStart | None = None  # the embedded PostgreSQL server, when one was started or reused
     script: tuple[SentStatement, ...] = ()  # everything `up` would send, ledger writes included (ClickHouse)
     lock: str = ""  # the run lock `up` would take: "embedded-directory", "keeper-map", "lease", or a choice
 
@@ -136,7 +145,9 @@ class TargetUpResult:
     embedded: bool
     applied: tuple[AppliedMigration, ...]
     dry_run: bool = False
-    notes: tuple[str, ...] = field(default=())
+    started: EngineStart | None = None  # the embedded PostgreSQL server, when one was started or reused
+    # Postgres: the revisions the database is at after a run that changed nothing, or after a down
+    at: tuple[str, ...] | None = None
     lock: LockResult | None = None
     recovered: tuple[Recovery, ...] = ()
     accepted: tuple[AcceptedChange, ...] = ()

@@ -7,7 +7,7 @@ import typer
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.cmd_up import TerminalReporter
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
-from chmigrate.cli.render import down_document, target_heading, up_notes
+from chmigrate.cli.render import down_document, run_notes, target_heading, up_notes
 from chmigrate.errors import EXIT_OK
 
 
@@ -38,7 +38,7 @@ def down(
         heading = target_heading(t.engine, t.target, t.embedded)
         if t.dry_run:
             ctx.term.line(f"{heading}: dry run")
-            lines = [f"{s.version} down statement {s.index}: {s.sql}" for s in t.statements] + list(t.notes)
+            lines = [f"{s.version} down statement {s.index}: {s.sql}" for s in t.statements] + run_notes(t)
             for note in lines or ["nothing to undo"]:
                 ctx.term.line(f"  {note}")
         else:

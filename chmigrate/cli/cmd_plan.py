@@ -6,7 +6,7 @@ import typer
 
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
-from chmigrate.cli.render import EXISTS_NOTE, plan_document, script_lines, target_heading
+from chmigrate.cli.render import EXISTS_NOTE, plan_document, plan_notes, script_lines, target_heading
 from chmigrate.errors import EXIT_OK
 
 
@@ -45,6 +45,6 @@ def plan(
                     ctx.term.line(f"\n-- version {s.version}: {s.path}")
                 ctx.term.line(f"-- statement {s.index} (line {s.line})" + (EXISTS_NOTE if s.exists else ""))
                 ctx.term.line(s.sql.rstrip() + ";")
-        for note in t.notes:
+        for note in plan_notes(t):
             ctx.term.line(f"-- {note}")
     return EXIT_OK

@@ -8,7 +8,7 @@ import typer
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.output import Terminal
-from chmigrate.cli.render import script_lines, target_heading, up_document, up_notes
+from chmigrate.cli.render import run_notes, script_lines, target_heading, up_document, up_notes
 from chmigrate.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def up(
         if t.dry_run:
             ctx.term.line(f"{heading}: dry run")
             lines = [f"would apply {a.version} {a.name}" + (f" from statement {a.resumed_from}" if a.resumed_from
-                                                              else "") for a in t.applied] + list(t.notes)
+                                                              else "") for a in t.applied] + run_notes(t)
             for note in lines or ["nothing to apply"]:
                 ctx.term.line(f"  {note}")
             if t.script:

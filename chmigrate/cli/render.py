@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from chmigrate.results import (
+    EngineStart,
     LockResult,
     PlannedStatement,
     PlanResult,
@@ -14,6 +15,7 @@ from chmigrate.results import (
     ReleasedClaim,
     SentStatement,
     StatusResult,
+    TargetPlan,
     TargetStatus,
     TargetUpResult,
     UpResult,
@@ -59,7 +61,7 @@ def plan_document(result: PlanResult) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": JSON_VERSION}
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded,
-                         "statements": [asdict(s) for s in t.statements], "notes": list(t.notes),
+                         "statements": [asdict(s) for s in t.statements], "notes": plan_notes(t),
                          "lock": t.lock or None, "script": [asdict(s) for s in t.script]}
     return doc
 
@@ -68,7 +70,7 @@ def up_document(result: UpResult) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": JSON_VERSION}
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded, "dry_run": t.dry_run,
-                         "applied": [asdict(a) for a in t.applied], "notes": list(t.notes),
+                         "applied": [asdict(a) for a in t.applied], "notes": up_notes(t),
                          "lock": asdict(t.lock) if t.lock else None,
                          "recovered": [asdict(r) for r in t.recovered],
                          "accepted": [asdict(a) for a in t.accepted],
@@ -116,20 +118,47 @@ def recovery_line(r: Recovery) -> str:
     return f"{r.version} statement {r.statement}: outcome still unknown ({r.source})"
 
 
+def started_line(s: EngineStart) -> str:
+    return f"embedded PostgreSQL {s.how} in {s.seconds:.2f} s (port {s.port})"
+
+
+def plan_notes(t: TargetPlan) -> list[str]:
+    """The notes under a target's plan: how its embedded server was had; for Postgres, how revisions run."""
+    lines = [started_line(t.started)] if t.started else []
+    if t.engine == "postgres":
+        lines.append("nothing to apply: every revision is applied" if not t.statements else
+                     "each revision runs in its own transaction; the first also creates the version table "
+                     "when missing")
+    return lines
+
+
+def run_notes(t: TargetUpResult) -> list[str]:
+    """The facts of a run besides its progress, as lines: embedded server, Postgres revisions reached."""
+    lines = [started_line(t.started)] if t.started else []
+    if t.dry_run and t.engine == "postgres":
+        lines.append("each revision runs in its own transaction; the first also creates the version table "
+                     "when missing")
+    if t.at is not None:
+        where = ", ".join(t.at) or "base"
+        lines.append(f"reverted {len(t.applied)} revision(s); now at {where}" if t.applied else
+                     f"nothing to apply: already at {where}")
+    return lines
+
+
 def up_notes(t: TargetUpResult) -> list[str]:
     """The lines `up` prints under a target's heading, besides its progress."""
     lines = [lock_line(t.lock)] if t.lock else []
     lines += [recovery_line(r) for r in t.recovered]
     lines += [f"accepted the edited file of {a.version} (previous checksum {a.previous_checksum[:12]})"
               for a in t.accepted]
-    return lines + list(t.notes)
+    return lines + run_notes(t)
 
 
 def down_document(result: UpResult) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": JSON_VERSION}
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded, "dry_run": t.dry_run,
-                         "reverted": [asdict(a) for a in t.applied], "notes": list(t.notes)}
+                         "reverted": [asdict(a) for a in t.applied], "notes": up_notes(t)}
     return doc
 
 

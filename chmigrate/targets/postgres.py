@@ -22,6 +22,8 @@ from chmigrate.errors import ChmigrateError, ConfigError, StateError, StatementF
 from chmigrate.masking import mask_url, masked_repr, redact, url_secrets
 from chmigrate.results import (
     AppliedMigration,
+    EngineStart,
+    LockResult,
     MigrationStatus,
     PlannedStatement,
     TargetPlan,
@@ -70,7 +72,7 @@ class Postgres:
 
     def __init__(self, engine: Engine, *, label: str, embedded: bool, project_dir: Path,
                  lock_timeout: float = 60.0, secrets: tuple[str | None, ...] = (),
-                 server: EmbeddedPostgres | None = None, notes: tuple[str, ...] = ()) -> None:
+                 server: EmbeddedPostgres | None = None, started: EngineStart | None = None) -> None:
         self._engine = engine
         self.label = label
         self.embedded = embedded
@@ -78,7 +80,7 @@ class Postgres:
         self.lock_timeout = lock_timeout
         self._secrets = secrets
         self._server = server
-        self._notes = notes
+        self._started = started
         self._lock_depth = 0
 
     def __repr__(self) -> str:
@@ -92,7 +94,7 @@ class Postgres:
         project_dir = Path(config.project_dir)
         check_project(project_dir)
         server: EmbeddedPostgres | None = None
-        notes: tuple[str, ...] = ()
+        started: EngineStart | None = None
         password: str | None
         if config.url is None:
             from chmigrate.embedded_postgres import EmbeddedPostgres
@@ -101,16 +103,16 @@ class Postgres:
             running = server.start()
             url, password = running.url, running.password
             label = f"embedded PostgreSQL at {server.local_dir}"
-            how = ("initialised and started" if running.initialized
-                   else "started" if running.started else "reused")
-            notes = (f"embedded PostgreSQL {how} in {running.start_seconds:.2f} s (port {running.port})",)
+            started = EngineStart("initialised and started" if running.initialized
+                                  else "started" if running.started else "reused",
+                                  running.start_seconds, running.port)
         else:
             url, password, label = config.url, config.password, mask_url(config.url)
         try:
             engine, secrets = _engine(url, password, config.connect_timeout)
             label = redact(label, secrets)  # libpq also takes ?password=... in the query string
             target = cls(engine, label=label, embedded=server is not None, project_dir=project_dir,
-                         lock_timeout=config.lock_timeout, secrets=secrets, server=server, notes=notes)
+                         lock_timeout=config.lock_timeout, secrets=secrets, server=server, started=started)
             target.ping()
         except BaseException:
             if server is not None:
@@ -151,10 +153,9 @@ class Postgres:
         """The SQL an `up` would run (Alembic offline mode), one PlannedStatement per statement."""
         revisions, applied, unknown = self._state()
         self._refuse_unknown(unknown)
-        notes = list(self._notes)
         if all(r.id in applied for r in revisions):
             return TargetPlan(engine="postgres", target=self.label, embedded=self.embedded, statements=(),
-                              notes=(*notes, "nothing to apply: every revision is applied"))
+                              started=self._started)
         from chmigrate.targets.pg_alembic import offline_upgrade
 
         start = self._single_head()
@@ -166,10 +167,8 @@ class Postgres:
             rev = by_id[revision_id]
             statements += [PlannedStatement(version=rev.id, name=rev.name, path=rev.path, index=i,
                                             line=rev.upgrade_line, sql=sql) for i, sql in enumerate(sqls, 1)]
-        notes.append("each revision runs in its own transaction; the first also creates the version table "
-                     "when missing")
         return TargetPlan(engine="postgres", target=self.label, embedded=self.embedded,
-                          statements=tuple(statements), notes=tuple(notes))
+                          statements=tuple(statements), started=self._started)
 
     def up(self, to: str | None = None, dry_run: bool = False) -> TargetUpResult:
         """Upgrade to `to` (a revision id; default: the head), under the migration lock."""
@@ -185,7 +184,7 @@ class Postgres:
             would_apply = tuple(AppliedMigration(version=v, name=names[v], statements=n, duration_ms=0)
                                 for v, n in counts.items())
             return TargetUpResult(engine="postgres", target=self.label, embedded=self.embedded,
-                                  applied=would_apply, dry_run=True, notes=plan.notes)
+                                  applied=would_apply, dry_run=True, started=plan.started)
         return self._migrate(to or "heads", upgrade=True)
 
     def down(self, to: str) -> TargetUpResult:
@@ -259,11 +258,8 @@ class Postgres:
 
         revisions, _, _ = self._state()
         by_id = {r.id: r for r in revisions}
-        notes = list(self._notes)
         with self.lock(self.lock_timeout) as hold:
-            if hold.waited:
-                notes.append(f"waited {hold.wait_seconds:.1f} s for the migration lock held by another "
-                             "chmigrate run")
+            lock = LockResult("postgres-advisory", "linearizable", hold.wait_seconds if hold.waited else 0.0)
             with self._translated(), self._engine.connect() as conn:
                 heads = current_heads(conn)
                 self._refuse_unknown(self._unknown(heads))
@@ -279,13 +275,9 @@ class Postgres:
                              statements=s.statements, duration_ms=s.duration_ms)
             for s in steps
         )
-        if not applied:
-            notes.append("nothing to apply: already at " + (", ".join(heads) or "base") if upgrade
-                         else "nothing to revert: already at " + (", ".join(heads) or "base"))
-        elif not upgrade:
-            notes.append(f"reverted {len(applied)} revision(s); now at {destination}")
+        at = heads if not applied else (destination,) if not upgrade else None
         return TargetUpResult(engine="postgres", target=self.label, embedded=self.embedded, applied=applied,
-                              notes=tuple(notes))
+                              started=self._started, at=at, lock=None if self.embedded else lock)
 
     def _failed(self, exc: Exception, recorder: Any, heads: tuple[str, ...], by_id: dict[str, Revision],
                 upgrade: bool) -> BaseException:

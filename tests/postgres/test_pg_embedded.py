@@ -142,7 +142,7 @@ def test_postgres_target_on_the_embedded_server(local_dir: Path) -> None:
         assert target.embedded and target.label == f"embedded PostgreSQL at {local_dir}"
         result = target.up()
         assert [a.version for a in result.applied] == ["0001"] and result.embedded
-        assert any(n.startswith("embedded PostgreSQL initialised and started in ") for n in result.notes)
+        assert result.started is not None and result.started.how == "initialised and started"
         assert target.status().clean and target.status().embedded
     assert not running(local_dir)
     print(f"Postgres.connect on a new embedded directory: {connected:.2f} s")
