@@ -34,7 +34,8 @@ from chmigrate.results import (
 from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
-    from chmigrate.operations.drift import BaselineResult, Check, ClickHouseDrift
+    from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
+    from chmigrate.results import Check
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 

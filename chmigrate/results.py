@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Union
+
+if TYPE_CHECKING:
+    from chmigrate.schema.diff import Change
 
 State = Literal["applied", "pending", "changed", "unknown", "failed", "dirty"]
+
+# Why a version is in the state it is in (what `status` and `verify` say about it, in cli/wording.py)
+Reason = Literal[
+    "no_file",  # in the ledger but no file on disk
+    "rolled_back_no_file",  # rolled back, and its file is gone
+    "empty",  # a scaffolded file that holds no statement yet
+    "statement_failed",  # `statement` failed with the server's `error`
+    "interrupted",  # `done` statements done; the outcome of `statement` (of the `part`) unknown
+    "checksum_changed",  # applied with `recorded_checksum`; the file is now `file_checksum`
+    "undecided",  # Postgres: the database records `heads` that are not on disk, so this file's state is unknown
+    "no_revision_file",  # Postgres: recorded in `table` but no revision file in `where`
+]
+
+
+@dataclass(frozen=True)
+class StateDetail:
+    """Why a version is not simply applied or pending: a reason and its facts."""
+
+    reason: Reason
+    statement: int | None = None
+    done: int | None = None
+    part: Literal["up", "down"] = "up"
+    error: str = ""  # the server's own message
+    recorded_checksum: str = ""
+    file_checksum: str = ""
+    heads: tuple[str, ...] = ()
+    table: str = ""
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -17,7 +48,8 @@ class MigrationStatus:
     state: State
     checksum: str | None
     applied_at: str | None = None
-    detail: str | None = None
+    detail: StateDetail | None = None
+    path: str | None = None  # its file, when it has one
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,9 @@ class AppliedMigration:
     resumed_from: int | None = None  # 1-based statement index when a run resumed a half-applied file
 
 
+LeaseReason = Literal["", "recorded", "configured", "no-keeper-map"]
+
+
 @dataclass(frozen=True)
 class LockResult:
     """The run lock a writing command held."""
@@ -107,7 +142,11 @@ class LockResult:
     kind: str  # "embedded-directory" | "keeper-map" | "lease"
     guarantee: str  # "linearizable" | "best-effort"
     waited_seconds: float = 0.0
-    reason: str = ""  # why this kind (for the lease: why not Keeper)
+    # why this kind: "keeper-map" and "embedded-directory" need no reason; the lease is taken because the
+    # database records it ("recorded"), the settings ask for it ("configured"), or the server cannot hold
+    # a KeeperMap table ("no-keeper-map", with the server's words in `cause`)
+    reason: LeaseReason = ""
+    cause: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,3 +201,34 @@ class UpResult:
     @property
     def changed(self) -> bool:
         return any(t.applied for t in self.targets)
+
+
+CheckCode = Literal["clickhouse.migrations", "clickhouse.drift", "clickhouse.views", "postgres.revisions",
+                    "postgres.drift"]
+
+
+@dataclass(frozen=True)
+class ViewMismatch:
+    """A materialized view whose output does not fit its target: no target, a column the target lacks (its
+    values are dropped), or a type ClickHouse does not convert without loss."""
+
+    view: str  # database.name
+    target: str  # database.name
+    kind: Literal["no_target", "missing_column", "type"]
+    column: str = ""
+    type: str = ""
+    target_type: str = ""
+
+
+Problem = Union[MigrationStatus, ViewMismatch, "Change", str]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One `verify` check; `problems` are what failed it: versions (MigrationStatus), schema differences
+    (schema.diff.Change), views (ViewMismatch) or Postgres differences (Alembic's operation, as text)."""
+
+    engine: Literal["clickhouse", "postgres"]
+    code: CheckCode
+    passed: bool
+    problems: tuple[Problem, ...] = ()

@@ -7,6 +7,7 @@ import typer
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.render import baseline_document
+from chmigrate.cli.wording import refusal
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -39,10 +40,10 @@ def baseline(
         ctx.term.line(render.render_text(result.changes).rstrip())
         for change, reason in result.refused:
             ctx.term.line(f"cannot reconcile {change.object}"
-                          + (f" {change.attribute}" if change.attribute else "") + f": {reason}")
+                          + (f" {change.attribute}" if change.attribute else "") + f": {refusal(reason)}")
         first, why = result.refused[0]
         ctx.term.error(f"baseline --reconcile refused: {len(result.refused)} difference(s) touch data or need a "
-                       f"rebuild ({first.object}: {why}); nothing was applied or recorded",
+                       f"rebuild ({first.object}: {refusal(why)}); nothing was applied or recorded",
                        "fix the database or the migrations by hand (`chmigrate diff --format sql`), then retry")
         return EXIT_CHECK_FAILED
     if result.changes and not reconcile:

@@ -7,6 +7,7 @@ import typer
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
 from chmigrate.cli.render import verify_document
+from chmigrate.cli.wording import check_title, problem_line
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -35,9 +36,9 @@ def verify(
         ctx.term.document(verify_document(result))
     else:
         for c in result.checks:
-            ctx.term.line(f"{'PASS' if c.passed else 'FAIL'}  {c.engine}: {c.name}")
-            for d in c.details:
-                ctx.term.line(f"      {d}")
+            ctx.term.line(f"{'PASS' if c.passed else 'FAIL'}  {c.engine}: {check_title(c)}")
+            for p in c.problems:
+                ctx.term.line(f"      {problem_line(p)}")
         failed = sum(not c.passed for c in result.checks)
         ctx.term.line(f"verify: {'passed' if result.passed else 'FAILED'} "
                       f"({len(result.checks) - failed}/{len(result.checks)} checks)")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from chmigrate.cli.wording import check_title, lock_reason, problem_line, refusal, state_detail
 from chmigrate.results import (
     EngineStart,
     LockResult,
@@ -37,7 +38,8 @@ def status_document(result: StatusResult) -> dict[str, Any]:
             "embedded": t.embedded,
             "migrations": [
                 {"version": m.version, "name": m.name, "state": m.state, "checksum": m.checksum,
-                 "applied_at": m.applied_at, "detail": m.detail}
+                 "applied_at": m.applied_at, "detail": state_detail(m.detail) or None,
+                 "reason": m.detail.reason if m.detail else None}
                 for m in t.migrations
             ],
         }
@@ -45,7 +47,7 @@ def status_document(result: StatusResult) -> dict[str, Any]:
 
 
 def status_rows(t: TargetStatus) -> list[list[str]]:
-    return [[m.version, m.name, m.state, (m.checksum or "")[:12], m.applied_at or "", m.detail or ""]
+    return [[m.version, m.name, m.state, (m.checksum or "")[:12], m.applied_at or "", state_detail(m.detail)]
             for m in t.migrations]
 
 
@@ -105,7 +107,8 @@ def script_lines(statements: Sequence[PlannedStatement], script: Sequence[SentSt
 
 def lock_line(lock: LockResult) -> str:
     waited = f", waited {lock.waited_seconds:.1f} s" if lock.waited_seconds >= 0.5 else ""
-    reason = f"; {lock.reason.rstrip('.')}" if lock.reason else ""
+    why = lock_reason(lock)
+    reason = f"; {why}" if why else ""
     return f"lock: {lock.kind} ({lock.guarantee}{waited}{reason})"
 
 
@@ -178,7 +181,8 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
 
 def verify_document(result: VerifyResult) -> dict[str, Any]:
     return {"version": JSON_VERSION, "passed": result.passed,
-            "checks": [{"engine": c.engine, "check": c.name, "passed": c.passed, "details": list(c.details)}
+            "checks": [{"engine": c.engine, "code": c.code, "check": check_title(c), "passed": c.passed,
+                        "details": [problem_line(p) for p in c.problems]}
                        for c in result.checks]}
 
 
@@ -189,7 +193,7 @@ def baseline_document(result: BaselineResult) -> dict[str, Any]:
         "target": result.target, "embedded": result.embedded, "database": result.database,
         "baselined": result.adopted, "recorded": list(result.recorded), "dry_run": result.dry_run,
         "reconciled": list(result.statements),
-        "refused": [{"change": change_dict(c), "reason": why} for c, why in result.refused],
+        "refused": [{"change": change_dict(c), "code": why, "reason": refusal(why)} for c, why in result.refused],
         "recorded_by": result.recorded_by, "recorded_at": result.recorded_at,
         "changes": [change_dict(c) for c in result.changes]}}
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chmigrate.errors import DatabaseError, LockLost, LockTimeout
+from chmigrate.results import LeaseReason
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 
 LEASE_SECONDS = 30.0
@@ -36,7 +37,8 @@ class LockInfo:
     kind: str  # "embedded-directory" | "postgres-advisory" | "keeper-map" | "lease"
     guarantee: str  # "linearizable" | "best-effort"
     waited_seconds: float = 0.0
-    reason: str = ""  # why a weaker lock was chosen
+    reason: LeaseReason = ""  # why the lease (see results.LockResult)
+    cause: str = ""  # for "no-keeper-map": the server's words
     check: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
 
 
@@ -221,10 +223,11 @@ class LeaseLock:
 
 
 @contextmanager
-def hold(lock: RunLock, timeout: float, kind: str, guarantee: str, *, reason: str = "") -> Iterator[LockInfo]:
+def hold(lock: RunLock, timeout: float, kind: str, guarantee: str, *, reason: LeaseReason = "",
+         cause: str = "") -> Iterator[LockInfo]:
     """Hold `lock` for a run; the LockInfo it yields names the lock and carries its check."""
     waited = lock.acquire(timeout)
     try:
-        yield LockInfo(kind, guarantee, waited, reason=reason, check=lock.check)
+        yield LockInfo(kind, guarantee, waited, reason=reason, cause=cause, check=lock.check)
     finally:
         lock.release()

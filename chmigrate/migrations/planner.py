@@ -10,7 +10,7 @@ from chmigrate.errors import MigrationFileError, StateError, UsageError
 from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import VersionState, cumulative_hash
 from chmigrate.migrations.rerun import is_rerunnable
-from chmigrate.results import MigrationStatus, State
+from chmigrate.results import MigrationStatus, StateDetail
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Step:
         return tuple(range(self.start, len(self.migration.up) + 1))
 
 
-EMPTY = "holds no statement yet"
+EMPTY = "holds no statement yet"  # the refusal of `up`; `status` says it from StateDetail("empty")
 
 
 def refuse_empty(steps: Sequence[Step]) -> None:
@@ -51,26 +51,27 @@ def statuses(migrations: Sequence[Migration], states: Mapping[str, VersionState]
 def _status(m: Migration | None, st: VersionState | None) -> MigrationStatus:
     if m is None:
         assert st is not None
-        state: State = "unknown"
-        detail = "in the ledger but no file on disk"
-        if not st.applied and st.in_flight is None:
-            detail = "rolled back; no file on disk"
-        return MigrationStatus(st.version, st.name, state, st.checksum, st.recorded_at, detail)
+        gone = not st.applied and st.in_flight is None
+        return MigrationStatus(st.version, st.name, "unknown", st.checksum, st.recorded_at,
+                               StateDetail("rolled_back_no_file" if gone else "no_file"))
+    path = str(m.path)
     if st is None or (not st.applied and st.in_flight is None):
         return MigrationStatus(m.version, m.name, "pending", m.checksum, None,
-                               None if m.up else f"{EMPTY}: `up` refuses it until it has one")
+                               None if m.up else StateDetail("empty"), path)
     if st.in_flight is not None:
         if st.failed_statement and not st.outcome_unknown:
             return MigrationStatus(m.version, m.name, "failed", m.checksum, st.recorded_at,
-                                   f"statement {st.failed_statement} failed: {st.error}")
-        nxt = st.failed_statement or st.done + 1
-        what = "down part" if st.in_flight == "down" else "statement"
+                                   StateDetail("statement_failed", statement=st.failed_statement,
+                                               error=st.error or ""), path)
         return MigrationStatus(m.version, m.name, "dirty", m.checksum, st.recorded_at,
-                               f"interrupted: {st.done} statement(s) done; outcome of {what} {nxt} unknown")
+                               StateDetail("interrupted", statement=st.failed_statement or st.done + 1,
+                                           done=st.done, part="down" if st.in_flight == "down" else "up"),
+                               path)
     if st.checksum != m.checksum:
         return MigrationStatus(m.version, m.name, "changed", m.checksum, st.recorded_at,
-                               f"applied with checksum {st.checksum[:12]}, file now {m.checksum[:12]}")
-    return MigrationStatus(m.version, m.name, "applied", m.checksum, st.recorded_at)
+                               StateDetail("checksum_changed", recorded_checksum=st.checksum,
+                                           file_checksum=m.checksum), path)
+    return MigrationStatus(m.version, m.name, "applied", m.checksum, st.recorded_at, None, path)
 
 
 def find(migrations: Sequence[Migration], version: str) -> Migration:

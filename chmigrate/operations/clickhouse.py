@@ -22,6 +22,7 @@ from chmigrate.operations import preflight
 from chmigrate.results import (
     AcceptedChange,
     AppliedMigration,
+    LeaseReason,
     LockResult,
     PlannedStatement,
     Recovery,
@@ -80,7 +81,7 @@ def run_lock(ch: ClickHouse, tgt: ClickHouseTarget) -> Iterator[LockInfo]:
                               "exists), and a run holding the lease would not see a Keeper claim",
                               hint=f"to move this database to the Keeper lock, drop table {db}.{lease_table} "
                               "while no chmigrate run is active")
-        reason = "recorded: this database uses the lease" if lease_table in present else "lock = lease"
+        reason: LeaseReason = "recorded" if lease_table in present else "configured"
         with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), tgt.lock_timeout,
                   "lease", "best-effort", reason=reason) as info:
             yield info
@@ -93,13 +94,13 @@ def run_lock(ch: ClickHouse, tgt: ClickHouseTarget) -> Iterator[LockInfo]:
             raise DatabaseError(f"lock = keeper, but {ch.label} cannot hold a KeeperMap table: {exc}",
                                 hint="configure <zookeeper> and <keeper_map_path_prefix> on the server, "
                                 "or set CHMIGRATE_LOCK=auto") from exc
-        reason = f"no KeeperMap on this server: {exc}"
+        reason, cause = "no-keeper-map", str(exc)
     else:
         with hold(keeper, tgt.lock_timeout, "keeper-map", "linearizable") as info:
             yield info
         return
     with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), tgt.lock_timeout,
-              "lease", "best-effort", reason=reason) as info:
+              "lease", "best-effort", reason=reason, cause=cause) as info:
         yield info
 
 
@@ -255,7 +256,7 @@ def _unix(recorded_at: str) -> float:
 
 
 def _lock_result(lock: LockInfo) -> LockResult:
-    return LockResult(lock.kind, lock.guarantee, lock.waited_seconds, lock.reason)
+    return LockResult(lock.kind, lock.guarantee, lock.waited_seconds, lock.reason, lock.cause)
 
 
 def _accepted_changes(migrations: tuple[Migration, ...], states: dict[str, VersionState],

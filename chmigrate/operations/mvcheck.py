@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from chmigrate.results import ViewMismatch
 from chmigrate.targets.clickhouse import ClickHouse
 
 _IDENT = r"(?:`(?:[^`\\]|\\.)+`|[A-Za-z_][A-Za-z0-9_]*)"
@@ -60,8 +61,9 @@ def fits(source: str, target: str) -> bool:
     return False
 
 
-def mismatches(ch: ClickHouse, database: str) -> list[str]:
-    """One line per view column that is missing from, or typed differently in, the view's target."""
+def mismatches(ch: ClickHouse, database: str) -> list[ViewMismatch]:
+    """Each view column that is missing from, or typed differently in, the view's target; each view whose
+    target does not exist."""
     views = ch.query("SELECT name, create_table_query FROM system.tables WHERE database = {d:String} "
                      "AND engine = 'MaterializedView' ORDER BY name", {"d": database})
     if not views:
@@ -73,7 +75,7 @@ def mismatches(ch: ClickHouse, database: str) -> list[str]:
     by_table: dict[tuple[str, str], dict[str, str]] = {}
     for db, table, name, typ in columns:
         by_table.setdefault((str(db), str(table)), {})[str(name)] = str(typ)
-    problems: list[str] = []
+    problems: list[ViewMismatch] = []
     for name, create in views:
         target = mv_target(str(create), database)
         if target is None:
@@ -81,13 +83,13 @@ def mismatches(ch: ClickHouse, database: str) -> list[str]:
         view_cols = by_table.get((database, str(name)), {})
         target_cols = by_table.get(target)
         if target_cols is None:
-            problems.append(f"{database}.{name}: target table {target[0]}.{target[1]} does not exist")
+            problems.append(ViewMismatch(f"{database}.{name}", f"{target[0]}.{target[1]}", "no_target"))
             continue
         for col, typ in view_cols.items():
             if col not in target_cols:
-                problems.append(f"{database}.{name}: output column {col} ({typ}) is not in "
-                                f"{target[0]}.{target[1]} (its values are dropped)")
+                problems.append(ViewMismatch(f"{database}.{name}", f"{target[0]}.{target[1]}", "missing_column",
+                                             col, typ))
             elif not fits(typ, target_cols[col]):
-                problems.append(f"{database}.{name}: output column {col} is {typ} but "
-                                f"{target[0]}.{target[1]}.{col} is {target_cols[col]}")
+                problems.append(ViewMismatch(f"{database}.{name}", f"{target[0]}.{target[1]}", "type", col, typ,
+                                             target_cols[col]))
     return problems

@@ -8,12 +8,18 @@ that are not fixed at creation (`MODIFY SETTING` / `RESET SETTING`). All of them
 
 from __future__ import annotations
 
+from typing import Literal
+
 from chmigrate.schema.diff import Change, ChangeKind
 
 K = ChangeKind
 
+# Why a difference is not reconciled in place (the CLI says it in words: cli/wording.py)
+Refusal = Literal["output_changes", "needs_rebuild", "type_rewrite", "default_changes_values", "missing_object",
+                  "extra_object", "ttl", "data_structures", "codec_rewrite", "not_metadata_only"]
 
-def refusal(change: Change) -> str | None:
+
+def refusal(change: Change) -> Refusal | None:
     """None when `change` is metadata-only; otherwise why `--reconcile` will not apply it."""
     if change.kind is K.COMMENT_CHANGED:
         return None
@@ -22,33 +28,33 @@ def refusal(change: Change) -> str | None:
     if change.kind is K.VIEW_QUERY_CHANGED:
         if change.output_changed is False:
             return None
-        return "the view's output columns or types change: its readers or target would see other data"
+        return "output_changes"
     if change.kind is K.SETTING_CHANGED and not change.needs_rebuild:
         return None
     if change.needs_rebuild:
-        return "needs a rebuild (the table or view must be recreated)"
+        return "needs_rebuild"
     if change.kind is K.COLUMN_CHANGED and change.attribute == "type":
-        return "changing a column's type rewrites its data"
+        return "type_rewrite"
     if change.kind is K.COLUMN_CHANGED and change.attribute == "default":
-        return "a different default changes the values of rows that do not store the column"
+        return "default_changes_values"
     if change.kind in (K.TABLE_MISSING, K.VIEW_MISSING, K.COLUMN_MISSING):
-        return "creates an object that is missing: apply it with a migration, not at adoption"
+        return "missing_object"
     if change.kind in (K.TABLE_EXTRA, K.VIEW_EXTRA, K.COLUMN_EXTRA):
-        return "an object the migrations do not have: dropping it loses data"
+        return "extra_object"
     if change.kind is K.TTL_CHANGED or (change.kind is K.COLUMN_CHANGED and change.attribute == "ttl"):
-        return "a TTL decides which rows are deleted"
+        return "ttl"
     if change.kind in (K.INDEX_MISSING, K.INDEX_EXTRA, K.INDEX_CHANGED, K.PROJECTION_MISSING,
                        K.PROJECTION_EXTRA, K.PROJECTION_CHANGED):
-        return "builds or drops data structures stored with the parts"
+        return "data_structures"
     if change.kind is K.COLUMN_CHANGED and change.attribute == "codec":
-        return "a codec change rewrites the column's data at merges"
-    return "not a metadata-only change"
+        return "codec_rewrite"
+    return "not_metadata_only"
 
 
-def split(changes: tuple[Change, ...]) -> tuple[tuple[Change, ...], tuple[tuple[Change, str], ...]]:
+def split(changes: tuple[Change, ...]) -> tuple[tuple[Change, ...], tuple[tuple[Change, Refusal], ...]]:
     """(the changes that can be reconciled in place, the others with the reason)."""
     ok: list[Change] = []
-    refused: list[tuple[Change, str]] = []
+    refused: list[tuple[Change, Refusal]] = []
     for change in changes:
         reason = refusal(change)
         if reason is None:

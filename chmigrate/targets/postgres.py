@@ -26,6 +26,7 @@ from chmigrate.results import (
     LockResult,
     MigrationStatus,
     PlannedStatement,
+    StateDetail,
     TargetPlan,
     TargetStatus,
     TargetUpResult,
@@ -133,17 +134,17 @@ class Postgres:
 
         revisions, applied, unknown = self._state()
         # The version table holds heads only: with an unknown head, no file's state can be told.
-        undecided = f"cannot tell: the database records {', '.join(unknown)}, which is not on disk"
         migrations = [
             MigrationStatus(version=r.id, name=r.name, checksum=None,
                             state="applied" if r.id in applied else "unknown" if unknown else "pending",
-                            detail=undecided if unknown and r.id not in applied else None)
+                            detail=StateDetail("undecided", heads=tuple(unknown))
+                            if unknown and r.id not in applied else None)
             for r in revisions
         ]
         migrations += [
             MigrationStatus(version=u, name="", state="unknown", checksum=None,
-                            detail=f"recorded in {SCHEMA}.{VERSION_TABLE} but no revision file in "
-                                   f"{self.project_dir / 'versions'}")
+                            detail=StateDetail("no_revision_file", table=f"{SCHEMA}.{VERSION_TABLE}",
+                                               where=str(self.project_dir / "versions")))
             for u in unknown
         ]
         return TargetStatus(engine="postgres", target=self.label, embedded=self.embedded,

@@ -191,8 +191,10 @@ def test_a_revision_recorded_but_missing_on_disk_is_unknown_and_blocks_up(
     with Postgres.connect(pg_db.config(project_dir=project_copy)) as target:
         status = target.status()
         assert [(m.version, m.state) for m in status.migrations] == [("0001", "unknown"), ("0002", "unknown")]
-        assert "cannot tell" in (status.migrations[0].detail or "")
-        assert "no revision file" in (status.migrations[1].detail or "")
+        first, second_row = status.migrations
+        assert first.detail is not None and first.detail.reason == "undecided" and first.detail.heads == ("0002",)
+        assert second_row.detail is not None and second_row.detail.reason == "no_revision_file"
+        assert second_row.detail.where == str(project_copy / "versions")
         with pytest.raises(StateError, match="records revision 0002") as err:
             target.up()
         assert err.value.exit_code == 1
