@@ -1,6 +1,10 @@
 """The public library: one function per command. Each takes Settings and returns a frozen
 result; none prints. The CLI is a thin layer over these.
 
+Settings are resolved once, at the top of each command, into the engines it uses (chmigrate.engines:
+a ClickHouseEngine with its ClickHouseTarget, a PostgresEngine with its PostgresConfig), and every
+read-only command composes them the same way.
+
 ClickHouse runs first, then Postgres. The embedded engines serve only runs that name no server at all
 (`Settings.check_servers`, checked first by every command that may use both engines). Every writing
 command takes the ClickHouse database's run lock (chmigrate.operations.clickhouse.run_lock) and, when it
@@ -9,13 +13,14 @@ writes to a Postgres server, that server's advisory lock after it: always in tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from chmigrate.connect import ClickHouseTarget, open_clickhouse, resolve_clickhouse
+from chmigrate.engines import ClickHouseEngine, PostgresDrift, PostgresEngine, RunOptions, engines
 from chmigrate.errors import UsageError
 from chmigrate.migrations import filenames
 from chmigrate.migrations.discovery import discover
@@ -26,8 +31,6 @@ from chmigrate.results import (
     PlanResult,
     ReleasedClaim,
     StatusResult,
-    TargetPlan,
-    TargetStatus,
     TargetUpResult,
     UpResult,
 )
@@ -40,53 +43,30 @@ if TYPE_CHECKING:
     from chmigrate.targets.postgres import Postgres
 
 
-@contextmanager
-def open_postgres(settings: Settings) -> Iterator[Postgres]:
-    from chmigrate.targets.postgres import Postgres, PostgresConfig
-
-    config = PostgresConfig(url=settings.postgres_url, password=settings.postgres_password,
-                            local_dir=settings.local_dir / "postgres", project_dir=settings.postgres_dir,
-                            connect_timeout=settings.connect_timeout, lock_timeout=settings.lock_timeout)
-    with Postgres.connect(config) as pg:
-        yield pg
-
-
 def _one_engine_for(option: str, settings: Settings) -> None:
     if len(settings.only) > 1:
         raise UsageError(f"{option} names a version of one engine: add --only clickhouse or --only postgres")
 
 
 def status(settings: Settings) -> StatusResult:
-    settings.check_servers()
-    targets: list[TargetStatus] = []
-    if settings.wants("clickhouse"):
-        targets.append(ch_ops.status(resolve_clickhouse(settings)))
-    if settings.wants("postgres"):
-        with open_postgres(settings) as pg:
-            targets.append(pg.status())
-    return StatusResult(tuple(targets))
+    return StatusResult(tuple(e.status() for e in engines(settings)))
 
 
 def plan(settings: Settings, *, to: str | None = None) -> PlanResult:
-    settings.check_servers()
+    found = engines(settings)
     if to is not None:
         _one_engine_for("--to", settings)
-    targets: list[TargetPlan] = []
-    if settings.wants("clickhouse"):
-        targets.append(ch_ops.plan(resolve_clickhouse(settings), to=to))
-    if settings.wants("postgres"):
-        with open_postgres(settings) as pg:
-            targets.append(pg.plan(to))
-    return PlanResult(tuple(targets))
+    return PlanResult(tuple(e.plan(RunOptions(to=to)) for e in found))
 
 
 @contextmanager
-def writing(settings: Settings, *, clickhouse: bool, postgres: bool,
+def writing(found: Sequence[ClickHouseEngine | PostgresEngine], *,
             before_lock: Callable[[ClickHouse, ClickHouseTarget], None] | None = None) -> Iterator[Writers]:
     """Open the engines a writing command changes and take their run locks, always in one order: the
     ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
-    both before every statement. The ClickHouse target is resolved from `settings` here, once."""
-    target = resolve_clickhouse(settings) if clickhouse else None
+    both before every statement."""
+    target = next((e.target for e in found if isinstance(e, ClickHouseEngine)), None)
+    postgres = next((e for e in found if isinstance(e, PostgresEngine)), None)
     if target is not None:
         ch_ops.load_migrations(target)  # a bad file is reported before any database is opened or locked
     with ExitStack() as stack:
@@ -94,10 +74,10 @@ def writing(settings: Settings, *, clickhouse: bool, postgres: bool,
         if ch is not None and target is not None and before_lock is not None:
             before_lock(ch, target)  # read-only checks that may refuse before anything is written
         lock = stack.enter_context(ch_ops.run_lock(ch, target)) if ch is not None and target else None
-        pg = stack.enter_context(open_postgres(settings)) if postgres else None
+        pg = stack.enter_context(postgres.open()) if postgres is not None else None
         checks = [lock.check] if lock is not None else []
-        if pg is not None and not pg.embedded:
-            checks.append(stack.enter_context(pg.lock(settings.lock_timeout)).check)
+        if pg is not None and postgres is not None and not pg.embedded:
+            checks.append(stack.enter_context(pg.lock(postgres.config.lock_timeout)).check)
 
         def check() -> None:
             for c in checks:
@@ -119,25 +99,18 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
        allow_changed: Collection[str] = (), retry: bool = False,
        reporter: Reporter | None = None) -> UpResult:
     """Apply pending migrations: ClickHouse, then Postgres, under both run locks."""
-    settings.check_servers()
+    found = engines(settings)
     if to is not None:
         _one_engine_for("--to", settings)
-    targets: list[TargetUpResult] = []
+    options = RunOptions(to=to, allow_changed=allow_changed, retry=retry)
     if dry_run:
-        if settings.wants("clickhouse"):
-            target = resolve_clickhouse(settings)
-            ch_ops.load_migrations(target)
-            targets.append(ch_ops.dry_run(target, to=to, allow_changed=allow_changed, retry=retry))
-        if settings.wants("postgres"):
-            with open_postgres(settings) as pg:
-                targets.append(pg.up(to=to, dry_run=True))
-        return UpResult(tuple(targets))
+        return UpResult(tuple(e.dry_run(options) for e in found))
+    targets: list[TargetUpResult] = []
 
     def preflight(ch: ClickHouse, target: ClickHouseTarget) -> None:
         ch_ops.check_existing(ch, target, to=to, allow_changed=allow_changed)
 
-    with writing(settings, clickhouse=settings.wants("clickhouse"), postgres=settings.wants("postgres"),
-                 before_lock=preflight) as w:
+    with writing(found, before_lock=preflight) as w:
         if w.ch is not None and w.target is not None and w.lock is not None:
             targets.append(ch_ops.up(w.ch, w.target, w.lock, to=to, allow_changed=allow_changed, retry=retry,
                                      reporter=reporter, check=w.check))
@@ -149,29 +122,22 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
 def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None) -> UpResult:
     """Undo migrations newer than `to` (Postgres: an Alembic revision or 'base'; ClickHouse: a version, 0 for
     all), newest first."""
-    settings.check_servers()
+    found = engines(settings)
     _one_engine_for("down --to", settings)
-    if settings.wants("clickhouse"):
+    (engine,) = found
+    if isinstance(engine, ClickHouseEngine):
         if dry_run:
-            target = resolve_clickhouse(settings)
-            with open_clickhouse(target) as ch:
-                return UpResult((ch_ops.down(ch, target, None, to=to),))
-        with writing(settings, clickhouse=True, postgres=False) as w:
+            with open_clickhouse(engine.target) as ch:
+                return UpResult((ch_ops.down(ch, engine.target, None, to=to),))
+        with writing(found) as w:
             assert w.ch is not None and w.target is not None
             return UpResult((ch_ops.down(w.ch, w.target, w.lock, to=to, reporter=reporter, check=w.check),))
     if dry_run:
         raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
                          "semantics are not offered")
-    with writing(settings, clickhouse=False, postgres=True) as w:
+    with writing(found) as w:
         assert w.pg is not None
         return UpResult((w.pg.down(to),))
-
-
-@dataclass(frozen=True)
-class PostgresDrift:
-    target: str
-    embedded: bool
-    differences: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -187,15 +153,13 @@ class DiffResult:
 def diff(settings: Settings, *, dev_database: str | None = None) -> DiffResult:
     """Compare the live schema with the one the migrations produce. Sends no write to the target
     (except, with `dev_database`, into that scratch database)."""
-    from chmigrate.operations.drift import clickhouse_diff
-
-    settings.check_servers()
-    ch = (clickhouse_diff(resolve_clickhouse(settings), dev_database=dev_database)
-          if settings.wants("clickhouse") else None)
-    pg = None
-    if settings.wants("postgres"):
-        with open_postgres(settings) as p:
-            pg = PostgresDrift(p.label, p.embedded, p.drift())
+    ch: ClickHouseDrift | None = None
+    pg: PostgresDrift | None = None
+    for e in engines(settings):
+        if isinstance(e, ClickHouseEngine):
+            ch = e.drift(dev_database)
+        else:
+            pg = e.drift(dev_database)
     return DiffResult(ch, pg)
 
 
@@ -211,16 +175,7 @@ class VerifyResult:
 def verify(settings: Settings, *, dev_database: str | None = None) -> VerifyResult:
     """Every migration applied with matching checksums, nothing unknown/failed/half-applied, no drift,
     and every materialized view fits its target."""
-    from chmigrate.operations.drift import clickhouse_verify, postgres_checks
-
-    settings.check_servers()
-    checks: list[Check] = []
-    if settings.wants("clickhouse"):
-        checks += clickhouse_verify(resolve_clickhouse(settings), dev_database=dev_database)
-    if settings.wants("postgres"):
-        with open_postgres(settings) as p:
-            checks += postgres_checks(p.status(), p.drift())
-    return VerifyResult(tuple(checks))
+    return VerifyResult(tuple(c for e in engines(settings) for c in e.checks(dev_database)))
 
 
 def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: bool = False) -> BaselineResult:
@@ -233,7 +188,7 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
     """Mark a dirty ClickHouse version by hand after a person fixed the database; returns the version."""
-    with writing(settings, clickhouse=True, postgres=False) as w:
+    with writing([ClickHouseEngine(resolve_clickhouse(settings))]) as w:
         assert w.ch is not None and w.target is not None
         return ch_ops.resolve(w.ch, w.target, version, outcome)
 

@@ -115,7 +115,9 @@ class TargetPlan:
     statements: tuple[PlannedStatement, ...]
     started: EngineStart | None = None  # the embedded PostgreSQL server, when one was started or reused
     script: tuple[SentStatement, ...] = ()  # everything `up` would send, ledger writes included (ClickHouse)
-    lock: str = ""  # the run lock `up` would take: "embedded-directory", "keeper-map", "lease", or a choice
+    # the run lock `up` would take: "embedded-directory", "keeper-map", "lease", "postgres-advisory", or
+    # "keeper-map-or-lease" (nothing recorded yet: Keeper where the server has it, else the lease)
+    lock: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from chmigrate.cli.wording import check_title, lock_reason, problem_line, refusal, state_detail
+from chmigrate.cli.wording import check_title, lock_reason, plan_lock, problem_line, refusal, state_detail
 from chmigrate.results import (
     EngineStart,
     LockResult,
@@ -85,7 +85,7 @@ def script_lines(statements: Sequence[PlannedStatement], script: Sequence[SentSt
     """The SQL `up` would send, in order, as a script: migration statements as SQL under a comment naming
     their file, statement and line; the lock, ledger writes and setup as comments."""
     where = {(s.version, s.index): s for s in statements}
-    lines = [f"-- lock: {lock}"] if lock else []
+    lines = [f"-- lock: {plan_lock(lock)}"] if lock else []
     current = None
     for sent in script:
         if sent.kind != "statement":

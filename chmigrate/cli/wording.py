@@ -67,6 +67,11 @@ def lock_reason(lock: LockResult) -> str:
     return ""
 
 
+def plan_lock(kind: str) -> str:
+    """The run lock `up` would take, as `plan` says it."""
+    return "keeper-map, or lease where the server has no Keeper" if kind == "keeper-map-or-lease" else kind
+
+
 def check_title(check: Check) -> str:
     return CHECK_TITLES[check.code]
 

@@ -165,7 +165,7 @@ def _lock_kind(ch: ClickHouse, tgt: ClickHouseTarget) -> str:
         return "keeper-map"
     if lease_table in present or tgt.lock == "lease":
         return "lease"
-    return "keeper-map" if tgt.lock == "keeper" else "keeper-map, or lease where the server has no Keeper"
+    return "keeper-map" if tgt.lock == "keeper" else "keeper-map-or-lease"  # decided when `up` first runs
 
 
 def up(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo, *, to: str | None = None,
