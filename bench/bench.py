@@ -1,11 +1,13 @@
 """chmigrate performance figures (not a test): prints numbers and ratios.
 
-    .venv/bin/python bench/bench.py [--only up,startup,diff,lock] [--migrations 200] [--tables 1000]
+    .venv/bin/python bench/bench.py [--only up,startup,diff,lock,side] [--migrations 200] [--tables 1000]
 
 - up: 200 migrations x 5 statements through `chmigrate up` vs a bare clickhouse-connect loop sending the
   same statements (ratio, requests per migration), embedded and over loopback HTTP (the test endpoint);
 - startup: `chmigrate --help` and `chmigrate status` wall time;
 - diff: inspect + diff of a database with 1,000 tables, first run and cached, with the number of queries;
+- side: chmigrate, the peer (clickhouse-migrations, `bench` extra) and a bare clickhouse-connect loop as
+  whole processes on one endpoint, alternating, with medians and ratios (bench/side_by_side.py);
 - lock: taking and releasing the run lock over HTTP, KeeperMap claim vs lease (the endpoint runs the
   in-memory test Keeper, so Keeper's own latency is not in the figure).
 """
@@ -145,6 +147,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     parts = set(args.only.split(","))
+    if "side" in parts:
+        from bench.side_by_side import run
+
+        run(args.migrations, args.tables, args.rounds)
+        parts.discard("side")
     endpoint = None
     if parts & {"up", "diff", "lock"}:
         from tests.support.endpoint import start_endpoint
