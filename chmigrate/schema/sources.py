@@ -90,12 +90,17 @@ def _name_at(tokens: Sequence[Token], i: int) -> tuple[str | None, str | None, i
     return None, first, i + 1
 
 
+_HEAD = 24  # more than the longest head: CREATE OR REPLACE TEMPORARY MATERIALIZED VIEW IF NOT EXISTS db . name
+
+
 def statement_targets(sql: str) -> tuple[str, list[tuple[str | None, str]]]:
     """The verb (CREATE, ALTER, DROP, RENAME, EXCHANGE, ...) and the objects a DDL statement acts on."""
-    tokens = tokenize(sql)
+    tokens = tokenize(sql, limit=_HEAD)  # the verb and the first name are within the statement's head
     if not tokens:
         return "", []
     verb = tokens[0].upper
+    if verb in ("RENAME", "EXCHANGE"):
+        tokens = tokenize(sql)  # every name of the statement
     i = 1
     skip = {
         "OR",

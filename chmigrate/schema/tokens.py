@@ -179,8 +179,9 @@ _KINDS = {
 }
 
 
-def tokenize(text: str, *, keep_space: bool = False) -> list[Token]:
-    """Split SQL text into tokens; whitespace and comments are dropped unless `keep_space`."""
+def tokenize(text: str, *, keep_space: bool = False, limit: int | None = None) -> list[Token]:
+    """Split SQL text into tokens; whitespace and comments are dropped unless `keep_space`. With `limit`,
+    stop after that many significant tokens (a statement's head, without lexing its body)."""
     tokens: list[Token] = []
     last: Token | None = None  # last significant token
     for m in _TOKEN_RE.finditer(text):
@@ -196,6 +197,8 @@ def tokenize(text: str, *, keep_space: bool = False) -> list[Token]:
             value = value[1:]
         last = Token(kind, value)
         tokens.append(last)
+        if limit is not None and len(tokens) >= limit and not keep_space:
+            break
     return tokens
 
 
