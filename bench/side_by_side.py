@@ -134,7 +134,7 @@ def bench_up(endpoint: Any, ch: Any, count: int, rounds: int) -> dict[str, Serie
 
 def bench_drift(endpoint: Any, ch: Any, tables: int, rounds: int) -> dict[str, Series]:
     peer = _peer()
-    out = {"chmigrate cold": Series(), "chmigrate warm": Series(),
+    out = {"chmigrate cold": Series(), "chmigrate cold, committed snapshot": Series(), "chmigrate warm": Series(),
            **({"clickhouse-migrations dump --check": Series()} if peer else {})}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -145,10 +145,15 @@ def bench_drift(endpoint: Any, ch: Any, tables: int, rounds: int) -> dict[str, S
         if peer:
             _run([peer, "dump", *_peer_args(endpoint.url, db, None), f"--out={work / 'schema.sql'}"])
         diff = [sys.executable, "-m", "chmigrate", "diff", "--exit-code"]
+        snapshot = work / "mig" / "schema.snapshot.json"
         for _ in range(rounds):
+            snapshot.unlink(missing_ok=True)
             shutil.rmtree(work / ".chmigrate" / "cache", ignore_errors=True)  # a fresh CI runner
             _measured(endpoint, out["chmigrate cold"], diff, env, work)
             _measured(endpoint, out["chmigrate warm"], diff, env, work)
+            _run([sys.executable, "-m", "chmigrate", "snapshot"], env, work)  # committed with the migrations
+            shutil.rmtree(work / ".chmigrate" / "cache", ignore_errors=True)
+            _measured(endpoint, out["chmigrate cold, committed snapshot"], diff, env, work)
             if peer:
                 cmd = [peer, "dump", *_peer_args(endpoint.url, db, None), f"--check={work / 'schema.sql'}"]
                 _measured(endpoint, out["clickhouse-migrations dump --check"], cmd)
@@ -210,7 +215,8 @@ def run(migrations: int, tables: int, rounds: int) -> None:
                 print(f"drift check, {tables} tables: {who}: {s.line()}")
             if peer:
                 ref = drift["clickhouse-migrations dump --check"]
-                print(f"drift: cold / peer {_ratio(drift['chmigrate cold'], ref)}, "
+                print(f"drift: cold / peer {_ratio(drift['chmigrate cold'], ref)}, cold with the committed snapshot "
+                      f"/ peer {_ratio(drift['chmigrate cold, committed snapshot'], ref)}, "
                       f"warm / peer {_ratio(drift['chmigrate warm'], ref)}")
         start = bench_status_and_startup(endpoint, rounds)
         for who, s in start.items():

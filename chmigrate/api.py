@@ -38,6 +38,7 @@ from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
+    from chmigrate.operations.snapshot import SnapshotResult
     from chmigrate.results import Check
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
@@ -116,6 +117,15 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
                                      reporter=reporter, check=w.check))
         if w.pg is not None:
             targets.append(w.pg.up(to=to))
+    if w.target is not None and w.ch is not None and w.ch.embedded and targets:
+        # a developer's run on the local engine keeps a committed snapshot current (never against a server:
+        # there, a stale snapshot must fail `verify`)
+        from dataclasses import replace
+
+        from chmigrate.operations.snapshot import refresh_if_stale
+
+        if refresh_if_stale(w.target, ch_ops.load_migrations(w.target)):
+            targets[0] = replace(targets[0], snapshot_written=str(w.target.snapshot_path))
     return UpResult(tuple(targets))
 
 
@@ -220,3 +230,12 @@ def new(settings: Settings, name: str) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def snapshot(settings: Settings, *, check: bool = False) -> SnapshotResult:
+    """Write the committed desired-schema snapshot beside the ClickHouse migrations (no server needed); with
+    `check`, write nothing and fail (CheckFailed) unless it is current."""
+    from chmigrate.operations.snapshot import snapshot as run
+
+    target = resolve_clickhouse(settings)
+    return run(target, ch_ops.load_migrations(target), check=check)

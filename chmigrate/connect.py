@@ -55,6 +55,11 @@ class ClickHouseTarget:
     def lease_table(self) -> str:
         return self.ledger_table + "_lock"
 
+    @property
+    def snapshot_path(self) -> Path:
+        """The committed desired-schema snapshot, beside the migrations (`chmigrate snapshot`)."""
+        return self.migrations_dir / "schema.snapshot.json"
+
 
 def resolve_clickhouse(settings: Settings) -> ClickHouseTarget:
     return ClickHouseTarget(

@@ -194,6 +194,7 @@ class TargetUpResult:
     accepted: tuple[AcceptedChange, ...] = ()
     statements: tuple[PlannedStatement, ...] = ()  # a dry run of `down`: what it would send
     script: tuple[SentStatement, ...] = ()  # a dry run of `up`: everything it would send
+    snapshot_written: str | None = None  # the committed snapshot `up` on the local engine brought up to date
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,8 @@ class UpResult:
         return any(t.applied for t in self.targets)
 
 
-CheckCode = Literal["clickhouse.migrations", "clickhouse.drift", "clickhouse.views", "postgres.revisions",
-                    "postgres.drift"]
+CheckCode = Literal["clickhouse.migrations", "clickhouse.drift", "clickhouse.views", "clickhouse.snapshot",
+                    "postgres.revisions", "postgres.drift"]
 
 
 @dataclass(frozen=True)

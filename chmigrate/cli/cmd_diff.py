@@ -56,6 +56,8 @@ def diff(
             for d in pg.differences or ("no differences",):
                 ctx.term.line(f"  {d}")
     if ch is not None:
-        origin = "cached" if ch.desired_cached else f"replayed on {ch.desired_engine}"
-        ctx.term.info(f"desired schema {origin}; {ch.target_queries} queries sent to the target")
+        origin = {"snapshot": "from the committed snapshot", "cache": "cached"}.get(
+            ch.desired_source, f"replayed on {ch.desired_engine}")
+        stale = "; the committed snapshot is stale (run `chmigrate snapshot`)" if ch.snapshot == "stale" else ""
+        ctx.term.info(f"desired schema {origin}; {ch.target_queries} queries sent to the target{stale}")
     return EXIT_CHECK_FAILED if exit_code and result.drift else EXIT_OK

@@ -154,6 +154,8 @@ def up_notes(t: TargetUpResult) -> list[str]:
     lines += [recovery_line(r) for r in t.recovered]
     lines += [f"accepted the edited file of {a.version} (previous checksum {a.previous_checksum[:12]})"
               for a in t.accepted]
+    if t.snapshot_written:
+        lines.append(f"snapshot: {t.snapshot_written} was stale, rewritten (commit it with the migrations)")
     return lines + run_notes(t)
 
 

@@ -16,6 +16,7 @@ CHECK_TITLES: dict[CheckCode, str] = {
     "clickhouse.migrations": "every migration applied, checksums match, nothing unknown, failed or half-applied",
     "clickhouse.drift": "schema matches the migrations (no drift)",
     "clickhouse.views": "materialized views' output columns exist in their targets with the same types",
+    "clickhouse.snapshot": "the committed schema snapshot matches the migrations (`chmigrate snapshot`)",
     "postgres.revisions": "every revision applied, nothing unknown",
     "postgres.drift": "chmigrate's tables match the models (no drift)",
 }

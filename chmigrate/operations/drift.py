@@ -32,13 +32,15 @@ class ClickHouseDrift:
     files: Mapping[str, str]  # object name -> the migration file that defines it
     desired_cached: bool
     desired_engine: str
+    desired_source: str  # "replay", "cache" or "snapshot" (the committed file)
+    snapshot: str  # the committed snapshot: "current", "stale" or "missing"
     target_queries: int
 
 
 def _compare(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
              dev_database: str | None) -> Comparison:
     return compare(ch, migrations, database=tgt.database, ledger=tgt.ledger_table,
-                   cache_dir=tgt.local_dir / "cache", dev_database=dev_database)
+                   cache_dir=tgt.local_dir / "cache", dev_database=dev_database, snapshot=tgt.snapshot_path)
 
 
 def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
@@ -46,7 +48,8 @@ def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, .
     return ClickHouseDrift(
         target=ch.label, embedded=ch.embedded, database=tgt.database, changes=cmp.changes,
         desired=cmp.desired, files=defining_files(migrations), desired_cached=cmp.desired_cached,
-        desired_engine=cmp.desired_engine, target_queries=cmp.target_queries,
+        desired_engine=cmp.desired_engine, desired_source=cmp.desired_source, snapshot=cmp.snapshot,
+        target_queries=cmp.target_queries,
     )
 
 
@@ -69,6 +72,10 @@ def clickhouse_verify(tgt: ClickHouseTarget, *, dev_database: str | None = None)
         checks.append(Check("clickhouse", "clickhouse.drift", not drift.changes, drift.changes))
         bad_views = tuple(mismatches(ch, tgt.database))
         checks.append(Check("clickhouse", "clickhouse.views", not bad_views, bad_views))
+        snap = drift.snapshot
+        if snap != "missing":  # a project that commits a snapshot must keep it current
+            checks.append(Check("clickhouse", "clickhouse.snapshot", snap == "current",
+                                () if snap == "current" else (f"{tgt.snapshot_path}: stale",)))
         return checks
 
 

@@ -35,6 +35,8 @@ class Comparison:
     actual: Schema  # normalised
     desired_cached: bool
     desired_engine: str
+    desired_source: str  # "replay", "cache" or "snapshot"
+    snapshot: str  # the committed snapshot: "current", "stale" or "missing"
     target_queries: int  # requests sent to the target by inspect + normalise
 
     @property
@@ -52,6 +54,7 @@ def compare(
     cache_dir: Path | None = None,
     settings: Mapping[str, Any] | None = None,
     dev_database: str | None = None,
+    snapshot: Path | None = None,
 ) -> Comparison:
     skip = ledger_tables(ledger) | frozenset(exclude)
     desired = build_desired(
@@ -62,6 +65,7 @@ def compare(
         settings=settings,
         dev_database=dev_database,
         target=target,
+        snapshot=snapshot,
     )
     before = target.requests
     actual = inspect(target, database, exclude=skip)
@@ -72,5 +76,7 @@ def compare(
         actual=have,
         desired_cached=desired.cached,
         desired_engine=desired.engine,
+        desired_source=desired.source,
+        snapshot=desired.snapshot,
         target_queries=target.requests - before,
     )

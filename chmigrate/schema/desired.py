@@ -43,6 +43,8 @@ from chmigrate.schema.tokens import IDENT, QIDENT, SYMBOL, Token, quote_name, to
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 
 DEV_MARKER = "chmigrate scratch database (safe to drop)"
+SNAPSHOT_NAME = "schema.snapshot.json"  # beside the migrations, committed: `chmigrate snapshot` writes it
+SNAPSHOT_FORMAT = 1
 CACHE_ENTRIES = 8  # most recent desired schemas kept per cache directory
 
 
@@ -50,10 +52,12 @@ CACHE_ENTRIES = 8  # most recent desired schemas kept per cache directory
 class Desired:
     canonical: Schema  # normalize.canonicalize(raw): the pure, engine-independent step, cached too
     cache_key: str
-    cached: bool  # True when read from the cache without replaying anything
+    cached: bool  # True when read from the cache or the snapshot without replaying anything
     engine: str  # "chdb <version>" or "dev database NAME on <server version>"
     raw: Schema | None = field(default=None, repr=False)
     raw_path: Path | None = field(default=None, repr=False)
+    source: str = "replay"  # "replay", "cache" (.chmigrate/cache) or "snapshot" (the committed file)
+    snapshot: str = "missing"  # the committed snapshot: "current", "stale" or "missing" (or not looked at)
 
     @property
     def schema(self) -> Schema:
@@ -92,8 +96,10 @@ def build_desired(
     target: ClickHouse | None = None,
     python: str | None = None,
     timeout: float = 900.0,
+    snapshot: Path | None = None,
 ) -> Desired:
-    """Replay `migrations` (in order) somewhere safe and inspect the result, using the cache when it can."""
+    """Replay `migrations` (in order) somewhere safe and inspect the result, using the cache or the committed
+    snapshot (when its key is this replay's) when it can."""
     skip = frozenset(exclude)
     if dev_database is not None:
         if target is None:
@@ -103,9 +109,15 @@ def build_desired(
     else:
         engine = engine_version = scratch_engine_version()
     key = cache_key(migrations, engine=engine_version, database=database, exclude=skip)
+    snap = "missing"
+    if dev_database is None and snapshot is not None:
+        found = read_snapshot(snapshot)
+        if found is not None and found.key == key:
+            return Desired(found.canonical, key, True, engine, raw=found.raw, source="snapshot", snapshot="current")
+        snap = "missing" if found is None else "stale"
     cached = _read_cache(cache_dir, key)
     if cached is not None:
-        return Desired(cached[1], key, True, engine, raw_path=cached[0])
+        return Desired(cached[1], key, True, engine, raw_path=cached[0], source="cache", snapshot=snap)
     if dev_database is not None:
         assert target is not None
         schema = replay_in_dev_database(
@@ -117,7 +129,52 @@ def build_desired(
         )
     canonical = canonicalize(schema)
     _write_cache(cache_dir, key, schema, canonical)
-    return Desired(canonical, key, False, engine, raw=schema)
+    return Desired(canonical, key, False, engine, raw=schema, snapshot=snap)
+
+
+# -- snapshot --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    key: str  # cache_key of the replay it holds: statements, scratch engine, chmigrate, database, exclusions
+    engine: str
+    chmigrate: str
+    database: str
+    raw: Schema
+    canonical: Schema
+
+
+def read_snapshot(path: Path) -> Snapshot | None:
+    """The committed snapshot at `path`; None when there is none. A file that does not parse is an error
+    naming it (a merge conflict in it must not pass for a stale snapshot)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError("snapshot", f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unsupported snapshot format {data.get('format')!r}")
+        return Snapshot(key=str(data["key"]), engine=str(data["engine"]), chmigrate=str(data["chmigrate"]),
+                        database=str(data["database"]), raw=Schema.from_dict(data["raw"]),
+                        canonical=Schema.from_dict(data["canonical"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError("snapshot", f"{path} is not a chmigrate schema snapshot ({exc})",
+                          hint="run `chmigrate snapshot` to write it again") from exc
+
+
+def write_snapshot(path: Path, desired: Desired, *, database: str) -> None:
+    """Write `desired` as the committed snapshot: canonical JSON (sorted keys, one object per line of the
+    schema's top level, so that a review shows what changed), written atomically."""
+    doc = {"format": SNAPSHOT_FORMAT, "key": desired.cache_key, "engine": desired.engine,
+           "chmigrate": chmigrate.__version__, "database": database,
+           "raw": desired.schema.to_dict(), "canonical": desired.canonical.to_dict()}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(doc, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # -- cache ---------------------------------------------------------------------------------------------

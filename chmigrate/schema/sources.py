@@ -59,14 +59,19 @@ def source_files(
 
 
 def statements_digest(migrations: Sequence[MigrationLike]) -> str:
-    """sha256 over every file's path name and statement text (after substitution), in order.
+    """sha256 over every file's path name, settings header and statement text (after substitution), in order.
 
     Keyed on the statements rather than the raw-file checksums so that a changed
-    `${VAR}` value, which changes what runs without changing the file, changes the key.
+    `${VAR}` value, which changes what runs without changing the file, changes the key. A file with no
+    statement (one `new` scaffolded) changes nothing, so it leaves the key as it was.
     """
     digest = hashlib.sha256()
     for migration in migrations:
+        if not migration.up:
+            continue
         digest.update(b"\x00file\x00" + migration.path.name.encode())
+        for name, value in getattr(migration, "settings", ()):
+            digest.update(b"\x00set\x00" + f"{name}={value}".encode())
         for statement in migration.up:
             digest.update(b"\x00stmt\x00" + statement.sql.encode())
     return digest.hexdigest()

@@ -120,7 +120,7 @@ def test_root_help_groups_commands_and_points_to_the_readme(tmp_path: Path) -> N
             panels.setdefault(current, []).append(m[1])
     assert panels["Apply"] == ["up", "down", "baseline", "resolve"]
     assert panels["Inspect"] == ["status", "plan", "diff", "verify"]
-    assert panels["Author"] == ["new"]
+    assert panels["Author"] == ["new", "snapshot"]
     assert panels["Operate"][0] == "unlock"
     assert "README" in r.out
 
