@@ -6,8 +6,6 @@ import typer
 
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
-from chmigrate.cli.render import baseline_document
-from chmigrate.cli.wording import refusal
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -30,6 +28,8 @@ def baseline(
 ) -> int:
     """Record versions up to --to as applied, only if the live schema equals what they produce."""
     from chmigrate import api
+    from chmigrate.cli.render import baseline_document
+    from chmigrate.cli.wording import refusal
     from chmigrate.schema import render
 
     result = api.baseline(ctx.settings, to=to, reconcile=reconcile, dry_run=dry_run)

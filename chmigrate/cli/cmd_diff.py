@@ -6,7 +6,6 @@ import typer
 
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import Context, command, exit_codes
-from chmigrate.cli.render import diff_document, target_heading
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 FORMATS = ("text", "json", "sql", "github")
@@ -29,6 +28,7 @@ def diff(
 ) -> int:
     """Compare the live schema with the schema the migrations produce. Writes nothing to the target."""
     from chmigrate import api
+    from chmigrate.cli.render import diff_document, target_heading
     from chmigrate.schema import render
 
     result = api.diff(ctx.settings, dev_database=dev_database)

@@ -7,7 +7,6 @@ import typer
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.cmd_up import TerminalReporter
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
-from chmigrate.cli.render import down_document, run_notes, target_heading, up_notes
 from chmigrate.errors import EXIT_OK
 
 
@@ -29,6 +28,7 @@ def down(
 
     Needs --only when both engines are configured: a version belongs to one engine."""
     from chmigrate import api
+    from chmigrate.cli.render import down_document, run_notes, target_heading, up_notes
 
     result = api.down(ctx.settings, to=to, dry_run=dry_run, reporter=TerminalReporter(ctx.term))
     if format == "json":

@@ -6,7 +6,6 @@ import typer
 
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
-from chmigrate.cli.render import EXISTS_NOTE, plan_document, plan_notes, script_lines, target_heading
 from chmigrate.errors import EXIT_OK
 
 
@@ -25,6 +24,7 @@ def plan(
 
     Each statement is shown under its file and version (Postgres: Alembic's offline SQL)."""
     from chmigrate import api
+    from chmigrate.cli.render import EXISTS_NOTE, plan_document, plan_notes, script_lines, target_heading
 
     result = api.plan(ctx.settings, to=to)
     if format == "json":

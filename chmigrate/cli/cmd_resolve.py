@@ -6,7 +6,6 @@ import typer
 
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
-from chmigrate.cli.render import resolve_document
 from chmigrate.errors import EXIT_OK, UsageError
 
 
@@ -29,6 +28,7 @@ def resolve(
 
     Who and when are recorded in the ledger."""
     from chmigrate import api
+    from chmigrate.cli.render import resolve_document
 
     if applied == rolled_back:
         raise UsageError("say either --applied or --rolled-back")

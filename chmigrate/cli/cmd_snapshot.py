@@ -6,7 +6,6 @@ import typer
 
 from chmigrate.cli.app import AUTHOR, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
-from chmigrate.cli.render import JSON_VERSION
 from chmigrate.errors import EXIT_OK
 
 
@@ -27,6 +26,7 @@ def snapshot(
     cache); `verify` fails when it is stale, and `up` on the local engine keeps it current. Needs no
     server."""
     from chmigrate import api
+    from chmigrate.cli.render import JSON_VERSION
 
     r = api.snapshot(ctx.settings, check=check)
     if format == "json":

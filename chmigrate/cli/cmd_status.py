@@ -6,7 +6,6 @@ import typer
 
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
-from chmigrate.cli.render import status_document, status_rows, target_heading
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 _STYLES = {"applied": "green", "pending": "yellow", "changed": "red", "unknown": "red", "failed": "red",
@@ -27,6 +26,7 @@ def status(
 ) -> int:
     """Show each migration's state: applied, pending, changed, unknown, failed or dirty."""
     from chmigrate import api
+    from chmigrate.cli.render import status_document, status_rows, target_heading
 
     result = api.status(ctx.settings)
     if format == "json":

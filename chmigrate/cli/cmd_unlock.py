@@ -6,7 +6,6 @@ import typer
 
 from chmigrate.cli.app import OPERATE, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
-from chmigrate.cli.render import released_line, unlock_document
 from chmigrate.errors import EXIT_OK
 
 
@@ -23,6 +22,7 @@ def unlock(
 ) -> int:
     """Release the ClickHouse lock (KeeperMap claim or lease) of a crashed run; claims also expire by themselves."""
     from chmigrate import api
+    from chmigrate.cli.render import released_line, unlock_document
 
     released = api.unlock(ctx.settings, force=force)
     if format == "json":

@@ -8,7 +8,6 @@ import typer
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
 from chmigrate.cli.output import Terminal
-from chmigrate.cli.render import run_notes, script_lines, target_heading, up_document, up_notes
 from chmigrate.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -65,6 +64,7 @@ def up(
 
     Each statement is recorded in the ledger as it runs; an interrupted run resumes where it stopped."""
     from chmigrate import api
+    from chmigrate.cli.render import run_notes, script_lines, target_heading, up_document, up_notes
 
     t0 = time.perf_counter()
     reporter = TerminalReporter(ctx.term)

@@ -6,8 +6,6 @@ import typer
 
 from chmigrate.cli.app import INSPECT, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, command, exit_codes
-from chmigrate.cli.render import verify_document
-from chmigrate.cli.wording import check_title, problem_line
 from chmigrate.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -30,6 +28,8 @@ def verify(
     Every migration applied with matching checksums, nothing unknown, failed or half-applied, no schema
     drift, and every materialized view's columns fit its target."""
     from chmigrate import api
+    from chmigrate.cli.render import verify_document
+    from chmigrate.cli.wording import check_title, problem_line
 
     result = api.verify(ctx.settings, dev_database=dev_database)
     if format == "json":

@@ -2,7 +2,6 @@
 
 import functools
 import inspect
-import logging
 import os
 import traceback
 from collections.abc import Callable
@@ -14,7 +13,6 @@ import typer
 
 from chmigrate.cli.app import Command
 from chmigrate.cli.output import Terminal
-from chmigrate.cli.render import JSON_VERSION
 from chmigrate.errors import EXIT_DATABASE, EXIT_USAGE, ChmigrateError
 from chmigrate.masking import redact, url_secrets
 from chmigrate.settings import Settings, load
@@ -118,6 +116,8 @@ def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
             term = Terminal(machine=fmt != "text", json=fmt == "json", quiet=quiet, verbose=verbose)
             code = run(fn, common, kwargs, term)
             if term.json and not term.documented and term.errors:
+                from chmigrate.cli.render import JSON_VERSION
+
                 message, hint = term.errors[0]
                 term.document({"version": JSON_VERSION,
                                "error": {"exit_code": code, "message": message, "hint": hint}})
@@ -134,6 +134,8 @@ def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
 
 
 def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], term: Terminal) -> int:
+    import logging
+
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     debug = bool(common.pop("debug", False)) or os.environ.get("CHMIGRATE_DEBUG") == "1"
     settings: Settings | None = None

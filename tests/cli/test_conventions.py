@@ -20,7 +20,8 @@ from tests.cli.helpers import Run
 from tests.conftest import SEED, Target
 
 CH_ONLY = {"CHMIGRATE_ONLY": "clickhouse"}
-COMMANDS = ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "unlock", "version")
+COMMANDS = ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "snapshot", "unlock",
+            "version")
 REPORTING = ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "unlock")
 SCRIPT = Path(sys.executable).parent / "chmigrate"
 
@@ -72,12 +73,14 @@ def test_dash_h_is_help(tmp_path: Path, command: str | None) -> None:
     assert short.out == long.out
 
 
+OPTION_ROW = re.compile(r"^  (?:-[a-z], )?(--[a-z-]+) ?(.*?)\s*$")
+
+
 def option_rows(help_text: str) -> dict[str, str]:
     """`--option` -> what follows it on its help row (the metavar, if any, then the help)."""
     rows = {}
     for line in help_text.splitlines():
-        m = re.match(r"^│\s*(?:\*\s+)?(--[a-z-]+)\s+(?:-[a-z]\s+)?(.*?)\s*│$", line)
-        if m:
+        if m := OPTION_ROW.match(line):
             rows[m[1]] = m[2]
     return rows
 
@@ -91,7 +94,7 @@ def test_help_names_values_shows_none_for_flags_and_ends_with_examples_and_exit_
     rows = option_rows(r.out)
     assert rows, r.out
     flags = {"--help", "--debug", "--dry-run", "--retry", "--exit-code", "--applied", "--rolled-back",
-             "--force", "--reconcile", "--quiet", "--verbose"}
+             "--force", "--reconcile", "--quiet", "--verbose", "--check"}
     for option, rest in rows.items():
         first = rest.split()[0] if rest else ""
         if option in flags:  # no value: the help text follows directly
@@ -103,7 +106,8 @@ def test_help_names_values_shows_none_for_flags_and_ends_with_examples_and_exit_
     for option, metavar in expected.items():
         if option in rows:
             assert rows[option].split()[0] == metavar, (option, rows[option])
-    tail = r.out[r.out.rindex("╯"):]  # after the last options panel
+    tail = r.out[r.out.rindex("\n\n  Example"):]  # the epilog, after every option group
+    assert not re.search(r"^\w+:$", tail, re.M), tail
     assert "Examples:" in tail or "Example:" in tail
     assert re.search(r"Exit codes: 0\b", tail), tail
 
@@ -114,9 +118,9 @@ def test_root_help_groups_commands_and_points_to_the_readme(tmp_path: Path) -> N
     panels: dict[str, list[str]] = {}
     current = None
     for line in r.out.splitlines():
-        if m := re.match(r"^╭─ (\w+) ─", line):
+        if m := re.match(r"^(\w+):$", line):
             current = m[1]
-        elif (m := re.match(r"^│ ([a-z]+)\s{2,}", line)) and current:
+        elif (m := re.match(r"^  ([a-z]+)\s{2,}", line)) and current:
             panels.setdefault(current, []).append(m[1])
     assert panels["Apply"] == ["up", "down", "baseline", "resolve"]
     assert panels["Inspect"] == ["status", "plan", "diff", "verify"]
@@ -235,7 +239,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(project: Path, no_col
     env.update({"TERM": "xterm-256color", "COLUMNS": "200", "CHMIGRATE_ONLY": "clickhouse",
                 **({"NO_COLOR": "1"} if no_color else {})})
     leader, follower = pty.openpty()
-    p = subprocess.run([*exe, "status", "--help"], cwd=project, env=env, stdin=follower, stdout=follower,
+    p = subprocess.run([*exe, "status"], cwd=project, env=env, stdin=follower, stdout=follower,
                        stderr=follower, timeout=120)
     os.close(follower)
     chunks = []
@@ -255,5 +259,5 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(project: Path, no_col
         assert not [c for c in colours if re.search(r"\[(3|9)[0-7]|38;", c)], colours[:5]
     else:
         assert colours, text[:300]
-    piped = cli("status", "--help", cwd=project, env=CH_ONLY)
+    piped = cli("status", cwd=project, env=CH_ONLY)
     assert "\x1b[" not in piped.out
