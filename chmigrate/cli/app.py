@@ -12,19 +12,15 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 APPLY, INSPECT, AUTHOR, OPERATE = "Apply", "Inspect", "Author", "Operate"
 
 
-def _no_type_tag(ctx: Any) -> None:
-    return None
-
-
 def _hide_type_tags(params: list[Any]) -> list[Any]:
-    # Typer shows a type tag (`<bool>`, `<str>`) beside every parameter, flags included, so a flag looks as if
-    # it took a value. A flag takes none: an empty metavar shows nothing. Value options name theirs
-    # (`--to VERSION`), and an argument's name (`NAME`) already says what it takes.
+    # A flag takes no value: an empty metavar shows none. Value options name theirs (`--to VERSION`), and an
+    # argument is shown by its name alone (`NAME`, not Typer's `{NAME}`), in usage as in its row.
     for p in params:
         if getattr(p, "is_flag", False):
             p.metavar = ""
         elif isinstance(p, TyperArgument):
-            p.display_type_rich = _no_type_tag  # type: ignore[method-assign]
+            name = p.metavar or (p.name or "").upper()
+            p.make_metavar = lambda *a, _name=name, **k: _name  # type: ignore[method-assign]
     return params
 
 
@@ -43,11 +39,12 @@ def _write_sections(formatter: Any, sections: dict[str, list[tuple[str, str]]]) 
 
 
 def _format_options(cmd: Any, ctx: Any, formatter: Any) -> dict[str, list[tuple[str, str]]]:
-    sections: dict[str, list[tuple[str, str]]] = {"Options": []}
+    sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
     for param in cmd.get_params(ctx):
         record = param.get_help_record(ctx)
         if record is not None:
-            sections.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+            default = "Arguments" if isinstance(param, TyperArgument) else "Options"
+            sections.setdefault(getattr(param, "rich_help_panel", None) or default, []).append(record)
     return sections
 
 

@@ -47,7 +47,9 @@ def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, .
            cmp: Comparison) -> ClickHouseDrift:
     return ClickHouseDrift(
         target=ch.label, embedded=ch.embedded, database=tgt.database, changes=cmp.changes,
-        desired=cmp.desired, files=defining_files(migrations), desired_cached=cmp.desired_cached,
+        desired=cmp.desired,
+        files=defining_files(migrations) if cmp.changes else {},  # read only to annotate differences
+        desired_cached=cmp.desired_cached,
         desired_engine=cmp.desired_engine, desired_source=cmp.desired_source, snapshot=cmp.snapshot,
         target_queries=cmp.target_queries,
     )
