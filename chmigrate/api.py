@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from chmigrate.connect import ClickHouseTarget, open_clickhouse, resolve_clickhouse
-from chmigrate.errors import UsageError
+from chmigrate.errors import Refused, UsageError
 from chmigrate.migrations import filenames
 from chmigrate.migrations.discovery import discover
 from chmigrate.migrations.executor import Reporter
 from chmigrate.migrations.lock import LockInfo
 from chmigrate.operations import clickhouse as ch_ops
+from chmigrate.operations.destruction import Consent
 from chmigrate.results import (
     PlanResult,
     ReleasedClaim,
@@ -35,6 +36,7 @@ from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult, Check, ClickHouseDrift
+    from chmigrate.results import DestructionReport
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 
@@ -116,8 +118,12 @@ class Writers:
 
 def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
        allow_changed: Collection[str] = (), retry: bool = False,
-       reporter: Reporter | None = None) -> UpResult:
-    """Apply pending migrations: ClickHouse, then Postgres, under both run locks."""
+       reporter: Reporter | None = None, consent: Consent = False) -> UpResult:
+    """Apply pending migrations: ClickHouse, then Postgres, under both run locks.
+
+    Pending ClickHouse statements that destroy stored data (see operations.destruction) run only with
+    `consent`: True, or a function shown the report that answers; it is asked before anything is sent (and
+    again under the lock only about what was not in that report). A protected environment refuses them."""
     settings.check_servers()
     if to is not None:
         _one_engine_for("--to", settings)
@@ -126,38 +132,57 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
         if settings.wants("clickhouse"):
             target = resolve_clickhouse(settings)
             ch_ops.load_migrations(target)
-            targets.append(ch_ops.dry_run(target, to=to, allow_changed=allow_changed, retry=retry))
+            targets.append(ch_ops.dry_run(target, to=to, allow_changed=allow_changed, retry=retry,
+                                          protected=settings.protected_by))
         if settings.wants("postgres"):
             with open_postgres(settings) as pg:
                 targets.append(pg.up(to=to, dry_run=True))
         return UpResult(tuple(targets))
 
+    consented: list[DestructionReport | None] = [None]
+
     def preflight(ch: ClickHouse, target: ClickHouseTarget) -> None:
         ch_ops.check_existing(ch, target, to=to, allow_changed=allow_changed)
+        consented[0] = ch_ops.check_destruction(ch, target, command="up", to=to, allow_changed=allow_changed,
+                                                retry=retry, consent=consent, protected=settings.protected_by)
 
     with writing(settings, clickhouse=settings.wants("clickhouse"), postgres=settings.wants("postgres"),
                  before_lock=preflight) as w:
         if w.ch is not None and w.target is not None and w.lock is not None:
             targets.append(ch_ops.up(w.ch, w.target, w.lock, to=to, allow_changed=allow_changed, retry=retry,
-                                     reporter=reporter, check=w.check))
+                                     reporter=reporter, check=w.check, consent=consent, consented=consented[0],
+                                     protected=settings.protected_by))
         if w.pg is not None:
             targets.append(w.pg.up(to=to))
     return UpResult(tuple(targets))
 
 
-def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None) -> UpResult:
+def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None,
+         consent: Consent = False) -> UpResult:
     """Undo migrations newer than `to` (Postgres: an Alembic revision or 'base'; ClickHouse: a version, 0 for
-    all), newest first."""
+    all), newest first.
+
+    ClickHouse statements that destroy stored data run only with `consent` (as for `up`). A protected
+    environment refuses `down` outright, before anything is opened (a dry run still shows the report)."""
     settings.check_servers()
     _one_engine_for("down --to", settings)
+    if settings.protected and not dry_run:
+        raise Refused(f"down refused: this environment is protected ({settings.protected_by}); nothing was "
+                      "opened or sent", hint="a person changes that setting to proceed; no flag overrides it")
     if settings.wants("clickhouse"):
         if dry_run:
             target = resolve_clickhouse(settings)
             with open_clickhouse(target) as ch:
-                return UpResult((ch_ops.down(ch, target, None, to=to),))
-        with writing(settings, clickhouse=True, postgres=False) as w:
+                return UpResult((ch_ops.down(ch, target, None, to=to, protected=settings.protected_by),))
+        consented: list[DestructionReport | None] = [None]
+
+        def preflight(ch: ClickHouse, target: ClickHouseTarget) -> None:
+            consented[0] = ch_ops.check_destruction(ch, target, command="down", to=to, consent=consent)
+
+        with writing(settings, clickhouse=True, postgres=False, before_lock=preflight) as w:
             assert w.ch is not None and w.target is not None
-            return UpResult((ch_ops.down(w.ch, w.target, w.lock, to=to, reporter=reporter, check=w.check),))
+            return UpResult((ch_ops.down(w.ch, w.target, w.lock, to=to, reporter=reporter, check=w.check,
+                                         consent=consent, consented=consented[0]),))
     if dry_run:
         raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
                          "semantics are not offered")
