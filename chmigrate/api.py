@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Literal
 
 from chmigrate.connect import ClickHouseTarget, open_clickhouse, resolve_clickhouse
 from chmigrate.engines import ClickHouseEngine, PostgresDrift, PostgresEngine, RunOptions, engines
-from chmigrate.errors import UsageError
+from chmigrate.errors import Refused, UsageError
 from chmigrate.migrations import filenames
 from chmigrate.migrations.discovery import discover
 from chmigrate.migrations.executor import Reporter
 from chmigrate.migrations.lock import LockInfo
 from chmigrate.operations import clickhouse as ch_ops
+from chmigrate.operations.destruction import Consent
 from chmigrate.results import (
     PlanResult,
     ReleasedClaim,
@@ -39,7 +40,7 @@ from chmigrate.settings import Settings
 if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
     from chmigrate.operations.snapshot import SnapshotResult
-    from chmigrate.results import Check
+    from chmigrate.results import Check, DestructionReport
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 
@@ -98,23 +99,32 @@ class Writers:
 
 def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
        allow_changed: Collection[str] = (), retry: bool = False,
-       reporter: Reporter | None = None) -> UpResult:
-    """Apply pending migrations: ClickHouse, then Postgres, under both run locks."""
+       reporter: Reporter | None = None, consent: Consent = False) -> UpResult:
+    """Apply pending migrations: ClickHouse, then Postgres, under both run locks.
+
+    Pending ClickHouse statements that destroy stored data (see operations.destruction) run only with
+    `consent`: True, or a function shown the report that answers; it is asked before anything is sent (and
+    again under the lock only about what was not in that report). A protected environment refuses them."""
     found = engines(settings)
     if to is not None:
         _one_engine_for("--to", settings)
-    options = RunOptions(to=to, allow_changed=allow_changed, retry=retry)
+    options = RunOptions(to=to, allow_changed=allow_changed, retry=retry, protected=settings.protected_by)
     if dry_run:
         return UpResult(tuple(e.dry_run(options) for e in found))
     targets: list[TargetUpResult] = []
 
+    consented: list[DestructionReport | None] = [None]
+
     def preflight(ch: ClickHouse, target: ClickHouseTarget) -> None:
         ch_ops.check_existing(ch, target, to=to, allow_changed=allow_changed)
+        consented[0] = ch_ops.check_destruction(ch, target, command="up", to=to, allow_changed=allow_changed,
+                                                retry=retry, consent=consent, protected=settings.protected_by)
 
     with writing(found, before_lock=preflight) as w:
         if w.ch is not None and w.target is not None and w.lock is not None:
             targets.append(ch_ops.up(w.ch, w.target, w.lock, to=to, allow_changed=allow_changed, retry=retry,
-                                     reporter=reporter, check=w.check))
+                                     reporter=reporter, check=w.check, consent=consent, consented=consented[0],
+                                     protected=settings.protected_by))
         if w.pg is not None:
             targets.append(w.pg.up(to=to))
     if w.target is not None and w.ch is not None and w.ch.embedded and targets:
@@ -129,19 +139,32 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
     return UpResult(tuple(targets))
 
 
-def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None) -> UpResult:
+def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Reporter | None = None,
+         consent: Consent = False) -> UpResult:
     """Undo migrations newer than `to` (Postgres: an Alembic revision or 'base'; ClickHouse: a version, 0 for
-    all), newest first."""
+    all), newest first.
+
+    ClickHouse statements that destroy stored data run only with `consent` (as for `up`). A protected
+    environment refuses `down` outright, before anything is opened (a dry run still shows the report)."""
     found = engines(settings)
     _one_engine_for("down --to", settings)
+    if settings.protected and not dry_run:
+        raise Refused(f"down refused: this environment is protected ({settings.protected_by}); nothing was "
+                      "opened or sent", hint="a person changes that setting to proceed; no flag overrides it")
     (engine,) = found
     if isinstance(engine, ClickHouseEngine):
         if dry_run:
             with open_clickhouse(engine.target) as ch:
-                return UpResult((ch_ops.down(ch, engine.target, None, to=to),))
-        with writing(found) as w:
+                return UpResult((ch_ops.down(ch, engine.target, None, to=to, protected=settings.protected_by),))
+        consented: list[DestructionReport | None] = [None]
+
+        def preflight(ch: ClickHouse, target: ClickHouseTarget) -> None:
+            consented[0] = ch_ops.check_destruction(ch, target, command="down", to=to, consent=consent)
+
+        with writing(found, before_lock=preflight) as w:
             assert w.ch is not None and w.target is not None
-            return UpResult((ch_ops.down(w.ch, w.target, w.lock, to=to, reporter=reporter, check=w.check),))
+            return UpResult((ch_ops.down(w.ch, w.target, w.lock, to=to, reporter=reporter, check=w.check,
+                                         consent=consent, consented=consented[0]),))
     if dry_run:
         raise UsageError("down --dry-run is not available for Postgres; `alembic downgrade --sql` "
                          "semantics are not offered")

@@ -29,6 +29,7 @@ class RunOptions:
     to: str | None = None
     allow_changed: Collection[str] = ()  # ClickHouse: versions whose edited files are accepted
     retry: bool = False  # ClickHouse: run a failed statement again
+    protected: str | None = None  # the setting that protects this environment (None when it is not)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ClickHouseEngine:
     def dry_run(self, options: RunOptions) -> TargetUpResult:
         ch_ops.load_migrations(self.target)
         return ch_ops.dry_run(self.target, to=options.to, allow_changed=options.allow_changed,
-                              retry=options.retry)
+                              retry=options.retry, protected=options.protected)
 
     def drift(self, dev_database: str | None) -> ClickHouseDrift:
         from chmigrate.operations.drift import clickhouse_diff

@@ -119,3 +119,11 @@ class CheckFailed(ChmigrateError):
     """A read-only check found a problem (drift, pending migrations)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class Refused(ChmigrateError):
+    """The run would destroy stored data and may not: consent was not given, or the environment is protected
+    (the setting is named). Exit code 1, like every refusal: the command was understood and nothing was sent;
+    a protected environment is configured correctly, it simply forbids this."""
+
+    exit_code = EXIT_CHECK_FAILED

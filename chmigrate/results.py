@@ -126,12 +126,50 @@ class PlanResult:
 
 
 @dataclass(frozen=True)
+class DestroyedData:
+    """Stored data one statement destroys, read from system.parts (active parts) before it is sent."""
+
+    version: str
+    name: str
+    path: str
+    index: int  # the statement's 1-based index in its part of the file (up or down)
+    direction: Literal["up", "down"]
+    sql: str
+    object: str  # database.table (or database.table.column)
+    what: str  # "table", "view's inner table", "all rows (TRUNCATE)", "column turn_id", "partition 202412", "TTL ..."
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class DestructionReport:
+    """Every statement of a run that destroys stored data, with what it destroys. Statements on empty objects
+    are not listed: they need no consent."""
+
+    items: tuple[DestroyedData, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return sum(i.rows for i in self.items)
+
+    @property
+    def bytes(self) -> int:
+        return sum(i.bytes for i in self.items)
+
+    def for_version(self, version: str) -> tuple[DestroyedData, ...]:
+        return tuple(i for i in self.items if i.version == version)
+
+
+@dataclass(frozen=True)
 class AppliedMigration:
     version: str
     name: str
     statements: int  # statements executed by this run
     duration_ms: int
     resumed_from: int | None = None  # 1-based statement index when a run resumed a half-applied file
+    direction: Literal["up", "down"] = "up"  # down: the version's down part was run (it is reverted)
+    sql: tuple[str, ...] = ()  # down: the down statements run, in order
+    destroyed: tuple[DestroyedData, ...] = ()  # what its statements destroyed (consented to), see DestructionReport
 
 
 LeaseReason = Literal["", "recorded", "configured", "no-keeper-map"]
@@ -195,6 +233,9 @@ class TargetUpResult:
     statements: tuple[PlannedStatement, ...] = ()  # a dry run of `down`: what it would send
     script: tuple[SentStatement, ...] = ()  # a dry run of `up`: everything it would send
     snapshot_written: str | None = None  # the committed snapshot `up` on the local engine brought up to date
+    destroyed: DestructionReport = DestructionReport()  # what the run destroyed (a dry run: would destroy)
+    consent: str | None = None  # how the destruction was consented to ("asked", "in advance"), None if none needed
+    protected: str | None = None  # the setting that marks the environment protected (a dry run shows it)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ class Settings:
     allow_version_gaps: bool = False
     variables: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
+    # A protected environment: `down` and `up` statements that destroy data are refused, whatever the flags.
+    # True when the config file or CHMIGRATE_PROTECTED says so (either one: a lower-precedence `true` is
+    # not switched off by another source); `protected_by` names the setting that did.
+    protected: bool = False
+    protected_by: str | None = None
     # where each value came from, as errors name it: "--clickhouse-url", "CHMIGRATE_CLICKHOUSE_URL", ...
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -112,7 +117,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "clickhouse_password_file": ("CHMIGRATE_CLICKHOUSE_PASSWORD_FILE", "path"),
     "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
 }
-_FILE_ONLY = {"variables"}
+_FILE_ONLY = {"variables", "protected"}
+PROTECTED_ENV = "CHMIGRATE_PROTECTED"
 # settings whose flag is not --NAME-WITH-DASHES
 _FLAGS = {"clickhouse_password_file": "--password-file"}
 
@@ -147,6 +153,13 @@ def load(
         raise ConfigError(f"{config_file}: {sorted(unknown)[0]}", "unknown setting",
                           hint="known settings: " + ", ".join(sorted(set(_ENV) | _FILE_ONLY)))
 
+    protected_by = None
+    for raw, source in ((env.get(PROTECTED_ENV), PROTECTED_ENV),
+                        (file_values.get("protected"), f"{config_file}: protected")):
+        if raw is not None and raw != "" and _coerce("protected", raw, "bool", source):
+            protected_by = f"{source} = {str(raw).lower()}"
+            break
+
     ch_pw = _password(values.pop("clickhouse_password_file", None), "clickhouse_password_file",
                       env.get("CLICKHOUSE_PASSWORD"))
     pg_pw = _password(values.pop("postgres_password_file", None), "postgres_password_file",
@@ -178,7 +191,8 @@ def load(
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
     return Settings(**values, clickhouse_password=ch_pw, postgres_password=pg_pw, variables=variables,
-                    config_file=config_file, sources=sources)
+                    config_file=config_file, sources=sources, protected=protected_by is not None,
+                    protected_by=protected_by)
 
 
 def _check_urls(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:

@@ -12,6 +12,8 @@ from chmigrate.errors import EXIT_OK
 
 if TYPE_CHECKING:
     from chmigrate.migrations.discovery import Migration, Statement
+    from chmigrate.operations.destruction import Consent
+    from chmigrate.results import DestructionReport, TargetUpResult
 
 
 class TerminalReporter:
@@ -20,7 +22,10 @@ class TerminalReporter:
     def __init__(self, term: Terminal) -> None:
         self.term = term
 
-    def migration_started(self, migration: "Migration", start: int) -> None:
+    def migration_started(self, migration: "Migration", start: int, direction: str = "up") -> None:
+        if direction == "down":
+            self.term.line(f"reverting {migration.filename} (its down part)")
+            return
         resumed = f" (resuming at statement {start})" if start > 1 else ""
         self.term.line(f"applying {migration.filename}{resumed}")
 
@@ -30,14 +35,40 @@ class TerminalReporter:
             for text in statement.sql.strip().splitlines():
                 self.term.line(f"  {text}")
 
-    def statement_done(self, migration: "Migration", statement: "Statement", seconds: float) -> None:
+    def statement_done(self, migration: "Migration", statement: "Statement", seconds: float,
+                       direction: str = "up") -> None:
         from chmigrate.migrations.rerun import normalized
 
         first = normalized(statement.sql)[:70]
-        self.term.line(f"  [{statement.index}/{len(migration.up)}] {first}  ({seconds * 1000:.0f} ms)")
+        n = len(migration.down or ()) if direction == "down" else len(migration.up)
+        part = "down " if direction == "down" else ""
+        self.term.line(f"  [{part}{statement.index}/{n}] {first}  ({seconds * 1000:.0f} ms)")
 
-    def migration_done(self, migration: "Migration", seconds: float) -> None:
-        self.term.line(f"  applied {migration.version} in {seconds * 1000:.0f} ms")
+    def migration_done(self, migration: "Migration", seconds: float, direction: str = "up") -> None:
+        done = "reverted" if direction == "down" else "applied"
+        self.term.line(f"  {done} {migration.version} in {seconds * 1000:.0f} ms")
+
+
+YesOption = Annotated[bool, typer.Option("--yes", help="consent to destroying the stored data the run's "
+                                         "statements destroy (off a terminal chmigrate refuses without it)")]
+
+
+def destroyed_lines(t: "TargetUpResult") -> list[str]:
+    """What a run destroyed (a dry run: would destroy, and whether the environment refuses it)."""
+    if not t.destroyed.items:
+        return []
+    from chmigrate.cli.render import destruction_lines
+    from chmigrate.operations.destruction import human_bytes
+
+    verb = "would destroy" if t.dry_run else "destroyed"
+    how = {"asked": "consented when asked", "in advance": "consented with --yes"}.get(t.consent or "", "")
+    lines = [f"{verb} {t.destroyed.rows:,} rows ({human_bytes(t.destroyed.bytes)})" + (f", {how}" if how else "")
+             + ":"]
+    lines += [f"  {line}" for line in destruction_lines(t.destroyed)]
+    if t.dry_run:
+        lines.append(f"refused here: this environment is protected ({t.protected})" if t.protected else
+                     "it needs consent: answer y on a terminal, or add --yes")
+    return lines
 
 
 @command(app, "up", panel=APPLY, formats=TEXT_OR_JSON, epilog=(
@@ -57,6 +88,7 @@ def up(
         "--allow-changed", metavar="VERSION", help="accept the edited file of this applied VERSION "
         "(recorded; repeatable)")] = None,
     retry: Annotated[bool, typer.Option("--retry", help="rerun a failed statement unchanged")] = False,
+    yes: YesOption = False,
     format: FormatOption = "text",
     lock_timeout: LockTimeoutOption = None,
 ) -> int:
@@ -69,7 +101,7 @@ def up(
     t0 = time.perf_counter()
     reporter = TerminalReporter(ctx.term)
     result = api.up(ctx.settings, to=to, dry_run=dry_run, allow_changed=allow_changed or (), retry=retry,
-                    reporter=reporter)
+                    reporter=reporter, consent=consent_for(ctx.term, yes, "up"))
     if format == "json":
         ctx.term.document(up_document(result))
         return EXIT_OK
@@ -81,6 +113,8 @@ def up(
                                                               else "") for a in t.applied] + run_notes(t)
             for note in lines or ["nothing to apply"]:
                 ctx.term.line(f"  {note}")
+            for line in destroyed_lines(t):
+                ctx.term.line(f"  {line}")
             if t.script:
                 ctx.term.line("")
                 for line in script_lines(t.statements, t.script, ""):
@@ -88,9 +122,31 @@ def up(
         elif t.applied:
             n = sum(a.statements for a in t.applied)
             ctx.term.line(f"{heading}: applied {len(t.applied)} migration(s), {n} statement(s)")
+            for line in destroyed_lines(t):
+                ctx.term.line(f"  {line}")
         else:
             ctx.term.line(f"{heading}: up to date, nothing to apply")
         for note in up_notes(t) if not t.dry_run else ():
             ctx.term.info(f"  {note}")
     ctx.term.info(f"done in {time.perf_counter() - t0:.2f} s")
     return EXIT_OK
+
+
+def consent_for(term: Terminal, yes: bool, command: str) -> "Consent":
+    """--yes: given in advance. On a terminal (stdin and stdout): show the report and ask y/N. Otherwise
+    no: the library refuses, naming what would be destroyed."""
+    if yes:
+        return True
+    if not term.interactive:
+        return False
+
+    def ask(report: "DestructionReport") -> bool:
+        from chmigrate.cli.render import destruction_lines
+        from chmigrate.operations.destruction import human_bytes
+
+        term.line(f"{command} would destroy stored data:")
+        for line in destruction_lines(report):
+            term.line(f"  {line}")
+        return term.ask(f"destroy {report.rows:,} rows ({human_bytes(report.bytes)})?")
+
+    return ask

@@ -51,6 +51,21 @@ class Terminal:
         if hint:
             print(f"hint: {hint}", file=self.err, flush=True)
 
+    @property
+    def interactive(self) -> bool:
+        """A person can answer: stdin and stdout are both a terminal."""
+        try:
+            return sys.stdin.isatty() and self.out.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def ask(self, question: str) -> bool:
+        """Ask y/N (even under --quiet: the answer decides); anything but y or yes is no."""
+        stream = self.err if self.machine else self.out
+        print(f"{question} [y/N] ", end="", file=stream, flush=True)
+        answer = sys.stdin.readline()
+        return answer.strip().lower() in ("y", "yes")
+
     def document(self, data: Any) -> None:
         self.documented = True
         json.dump(data, self.out, indent=2, sort_keys=False, default=str)

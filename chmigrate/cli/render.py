@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from chmigrate.cli.wording import check_title, lock_reason, plan_lock, problem_line, refusal, state_detail
 from chmigrate.results import (
+    DestructionReport,
     EngineStart,
     LockResult,
     PlannedStatement,
@@ -77,7 +78,7 @@ def up_document(result: UpResult) -> dict[str, Any]:
                          "recovered": [asdict(r) for r in t.recovered],
                          "accepted": [asdict(a) for a in t.accepted],
                          "statements": [asdict(s) for s in t.statements],
-                         "script": [asdict(s) for s in t.script]}
+                         "script": [asdict(s) for s in t.script], **destruction_fields(t)}
     return doc
 
 
@@ -163,8 +164,28 @@ def down_document(result: UpResult) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": JSON_VERSION}
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded, "dry_run": t.dry_run,
-                         "reverted": [asdict(a) for a in t.applied], "notes": up_notes(t)}
+                         "reverted": [asdict(a) for a in t.applied], "notes": up_notes(t),
+                         **destruction_fields(t)}
     return doc
+
+
+def destruction_fields(t: TargetUpResult) -> dict[str, Any]:
+    """What a run destroyed (a dry run: would destroy), how that was consented to, and a protected setting."""
+    return {"destroyed": [asdict(i) for i in t.destroyed.items], "destroyed_rows": t.destroyed.rows,
+            "destroyed_bytes": t.destroyed.bytes, "consent": t.consent, "protected": t.protected}
+
+
+def destruction_lines(report: DestructionReport) -> list[str]:
+    """Each statement that destroys stored data, with the object, its rows and bytes."""
+    from chmigrate.operations.destruction import human_bytes
+
+    lines = []
+    for i in report.items:
+        part = "down statement" if i.direction == "down" else "statement"
+        sql = " ".join(i.sql.split())
+        lines.append(f"{i.version} {part} {i.index}: {sql[:160]}{'...' if len(sql) > 160 else ''}")
+        lines.append(f"    {i.object}: {i.what}: {i.rows:,} rows, {human_bytes(i.bytes)}")
+    return lines
 
 
 def diff_document(result: DiffResult) -> dict[str, Any]:

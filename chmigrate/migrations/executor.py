@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from chmigrate.errors import ConnectionFailed, DatabaseError, LockLost, StatementFailed
 from chmigrate.migrations.discovery import Migration, Statement
-from chmigrate.migrations.ledger import Ledger, Subject, cumulative_hash
+from chmigrate.migrations.ledger import ConsentNote, Ledger, Subject, cumulative_hash
 from chmigrate.migrations.mutations import UNFINISHED, failed_mutation, mutation_target
 from chmigrate.migrations.outcome import is_no_effect, lookup, statement_id
 from chmigrate.migrations.planner import Step
@@ -61,33 +61,37 @@ def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str
 class Reporter(Protocol):
     """Progress callbacks; the CLI renders them, the library never prints."""
 
-    def migration_started(self, migration: Migration, start: int) -> None: ...
+    # `direction` is "up" (applying) or "down" (reverting: the statements are the file's down part)
+    def migration_started(self, migration: Migration, start: int, direction: str = "up") -> None: ...
 
     def statement_started(self, migration: Migration, statement: Statement) -> None: ...
 
-    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None: ...
+    def statement_done(self, migration: Migration, statement: Statement, seconds: float,
+                       direction: str = "up") -> None: ...
 
-    def migration_done(self, migration: Migration, seconds: float) -> None: ...
+    def migration_done(self, migration: Migration, seconds: float, direction: str = "up") -> None: ...
 
 
 class NullReporter:
-    def migration_started(self, migration: Migration, start: int) -> None:
+    def migration_started(self, migration: Migration, start: int, direction: str = "up") -> None:
         pass
 
     def statement_started(self, migration: Migration, statement: Statement) -> None:
         pass
 
-    def statement_done(self, migration: Migration, statement: Statement, seconds: float) -> None:
+    def statement_done(self, migration: Migration, statement: Statement, seconds: float,
+                       direction: str = "up") -> None:
         pass
 
-    def migration_done(self, migration: Migration, seconds: float) -> None:
+    def migration_done(self, migration: Migration, seconds: float, direction: str = "up") -> None:
         pass
 
 
 def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
                 reporter: Reporter | None = None, check: Callable[[], None] = lambda: None,
-                wait: float = 60.0) -> list[AppliedMigration]:
-    """Apply steps in order; `check` runs before each statement and raises when the run lock was lost."""
+                wait: float = 60.0, consents: Mapping[str, ConsentNote] | None = None) -> list[AppliedMigration]:
+    """Apply steps in order; `check` runs before each statement and raises when the run lock was lost.
+    `consents`: per version, the consent to the data its statements destroy (recorded on its `started` row)."""
     reporter = reporter or NullReporter()
     done: list[AppliedMigration] = []
     quiet = [rerunnable(step) for step in steps]
@@ -97,7 +101,7 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
             # migration records its start immediately) or when a crash before it would be harmless.
             defer_applied = quiet[i] or i + 1 == len(steps) or not quiet[i + 1]
             done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied, check=check,
-                                   wait=wait))
+                                   wait=wait, consent=(consents or {}).get(step.migration.version)))
     except BaseException:
         with contextlib.suppress(DatabaseError):  # keep the original error
             ledger.flush()
@@ -113,7 +117,7 @@ def rerunnable(step: Step) -> bool:
 
 def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *,
                defer_applied: bool = True, check: Callable[[], None] = lambda: None,
-               wait: float = 60.0) -> AppliedMigration:
+               wait: float = 60.0, consent: ConsentNote | None = None) -> AppliedMigration:
     m = step.migration
     n = len(m.up)
     began = time.time()
@@ -125,7 +129,7 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
     # write (at most MAX_DEFER_SECONDS later), which keeps long runs of such migrations at about one request
     # per statement.
     ledger.record(subject, event="started", statement_index=completed, cumulative_hash=h, started_at=began,
-                  defer=rerunnable(step))
+                  defer=rerunnable(step) and consent is None, consent=consent)
     reporter.migration_started(m, step.start)
     recorded = completed  # the last statement count the ledger knows to be done
     for stmt in m.up[completed:]:
@@ -203,16 +207,18 @@ def _record_failure(ledger: Ledger, subject: Subject, *, unknown: bool, complete
 
 
 def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | None = None,
-             check: Callable[[], None] = lambda: None) -> AppliedMigration:
-    """Run one version's down part, recording each statement (down runs are rare: no request budget)."""
+             check: Callable[[], None] = lambda: None, consent: ConsentNote | None = None) -> AppliedMigration:
+    """Run one version's down part, recording each statement (down runs are rare: no request budget);
+    `consent` (to the data it destroys) is recorded on its `down_started` row."""
     reporter = reporter or NullReporter()
     statements = m.down or ()
     n = len(statements)
     began = time.time()
     subject = Subject(m.version, m.name, m.checksum, n)
     h = cumulative_hash(())
-    ledger.record(subject, event="down_started", statement_index=0, cumulative_hash=h, started_at=began)
-    reporter.migration_started(m, 1)
+    ledger.record(subject, event="down_started", statement_index=0, cumulative_hash=h, started_at=began,
+                  consent=consent)
+    reporter.migration_started(m, 1, "down")
     for stmt in statements:
         check()
         reporter.statement_started(m, stmt)
@@ -227,7 +233,7 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
                 pass
             raise StatementFailed(f"{m.path} (down part)", stmt.index, stmt.line, exc.message,
                                   code=exc.code) from None
-        reporter.statement_done(m, stmt, time.perf_counter() - t0)
+        reporter.statement_done(m, stmt, time.perf_counter() - t0, "down")
         h = cumulative_hash([stmt.raw], start=h)
         if stmt.index < n:
             ledger.record(subject, event="down_progress", statement_index=stmt.index, cumulative_hash=h,
@@ -235,5 +241,6 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
     seconds = time.time() - began
     ledger.record(subject, event="rolled_back", statement_index=n, cumulative_hash=h, started_at=began,
                   duration_ms=int(seconds * 1000))
-    reporter.migration_done(m, seconds)
-    return AppliedMigration(version=m.version, name=m.name, statements=n, duration_ms=int(seconds * 1000))
+    reporter.migration_done(m, seconds, "down")
+    return AppliedMigration(version=m.version, name=m.name, statements=n, duration_ms=int(seconds * 1000),
+                            direction="down", sql=tuple(s.sql for s in statements))

@@ -64,6 +64,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("chmigrate_version", "String"),
 )
 _NAMES = tuple(n for n, _ in COLUMNS)
+# Added after the first release: a ledger made by an older chmigrate gets them (ADD COLUMN IF NOT EXISTS)
+# the first time a run records consent; rows written without them read as '' and 0. An older chmigrate
+# names its columns in every INSERT, so it keeps writing to a ledger that has them.
+CONSENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("consented_by", "String"),  # os_user@host of the person who consented to destroying data
+    ("consent", "LowCardinality(String)"),  # "asked" (answered yes) or "in advance" (--yes)
+    ("destroyed_rows", "UInt64"),  # rows the version's statements destroyed (read before they were sent)
+    ("destroyed_bytes", "UInt64"),
+    ("destroyed", "String"),  # each statement: object, rows, bytes
+)
 
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 
@@ -87,6 +97,16 @@ class Subject:
     name: str
     checksum: str
     statement_count: int
+
+
+@dataclass(frozen=True)
+class ConsentNote:
+    """Carried by the row that starts a version whose statements destroy data."""
+
+    how: str  # "asked" | "in advance"
+    rows: int
+    bytes: int
+    destroyed: str
 
 
 @dataclass(frozen=True)
@@ -190,6 +210,7 @@ class Ledger:
         self.host = socket.gethostname()
         self.os_user = _os_user()
         self.db_user = db_user
+        self.consent_columns = False  # the table is known to have CONSENT_COLUMNS (see add_consent_columns)
 
     # -- schema -----------------------------------------------------------------------
     def exists(self) -> bool:
@@ -198,13 +219,20 @@ class Ledger:
     def ensure(self) -> None:
         """Create the target database and the ledger table when missing."""
         self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
-        cols = ",\n  ".join(f"{quote_ident(n)} {t}" for n, t in COLUMNS)
+        cols = ",\n  ".join(f"{quote_ident(n)} {t}" for n, t in COLUMNS + CONSENT_COLUMNS)
         self.ch.execute(
             f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols},\n"
             "  `recorded_at` DateTime64(6, 'UTC') DEFAULT now64(6, 'UTC')\n)"
             " ENGINE = MergeTree ORDER BY (version, recorded_at, run_id, seq)"
             " COMMENT 'chmigrate ledger: append-only history of migration runs'"
         )
+
+    def add_consent_columns(self) -> None:
+        """Give a ledger made before consent was recorded its columns (one request; harmless to repeat)."""
+        self.flush()
+        adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {quote_ident(n)} {t}" for n, t in CONSENT_COLUMNS)
+        self.ch.execute(f"ALTER TABLE {self.qualified} {adds}")
+        self.consent_columns = True
 
     # -- reading ------------------------------------------------------------------------
     def records(self) -> list[Record]:
@@ -239,6 +267,7 @@ class Ledger:
         started_at: float = 0.0,
         duration_ms: int = 0,
         defer: bool = False,
+        consent: ConsentNote | None = None,
     ) -> None:
         """Append one row; the server stamps recorded_at. With `defer`, the row rides along with the next
         write (or `flush`) instead of costing a request of its own: the executor sends a migration's
@@ -262,6 +291,10 @@ class Ledger:
                 literals.append(str(int(v)))
             else:
                 literals.append(quote_string(str(v)))
+        if self.consent_columns:
+            c = consent or ConsentNote("", 0, 0, "")
+            literals += [quote_string(f"{self.os_user}@{self.host}" if consent else ""), quote_string(c.how),
+                         str(int(c.rows)), str(int(c.bytes)), quote_string(c.destroyed[:4000])]
         if not self._deferred:
             self._deferred_since = time.monotonic()
         self._deferred.append("(" + ", ".join(literals) + ")")
@@ -274,7 +307,8 @@ class Ledger:
             return
         rows, self._deferred = self._deferred, []
         # async_insert = 0 in the query itself: the row must be durable before the next statement is sent.
-        sql = (f"INSERT INTO {self.qualified} ({', '.join(quote_ident(n) for n in _NAMES)})"
+        names = _NAMES + (tuple(n for n, _ in CONSENT_COLUMNS) if self.consent_columns else ())
+        sql = (f"INSERT INTO {self.qualified} ({', '.join(quote_ident(n) for n in names)})"
                " SETTINGS async_insert = 0 VALUES " + ", ".join(rows))
         try:
             self.ch.execute(sql)

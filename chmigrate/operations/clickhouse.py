@@ -6,22 +6,24 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from chmigrate.connect import ClickHouseTarget, open_clickhouse
-from chmigrate.errors import ConfigError, DatabaseError, StateError
+from chmigrate.errors import ConfigError, DatabaseError, MigrationFileError, StateError, UsageError
 from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
 from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
-from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
+from chmigrate.migrations.ledger import ConsentNote, Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
 from chmigrate.migrations.outcome import lookup, statement_id
-from chmigrate.migrations.planner import find, plan_down, plan_up, refuse_empty, statuses
+from chmigrate.migrations.planner import Step, find, plan_down, plan_up, refuse_empty, statuses
 from chmigrate.migrations.rerun import is_rerunnable
 from chmigrate.operations import preflight
+from chmigrate.operations.destruction import Approval, Consent, approve, candidates, measure
 from chmigrate.results import (
     AcceptedChange,
     AppliedMigration,
+    DestructionReport,
     LeaseReason,
     LockResult,
     PlannedStatement,
@@ -170,8 +172,11 @@ def _lock_kind(ch: ClickHouse, tgt: ClickHouseTarget) -> str:
 
 def up(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo, *, to: str | None = None,
        allow_changed: Collection[str] = (), retry: bool = False, reporter: Reporter | None = None,
-       check: Callable[[], None] | None = None) -> TargetUpResult:
-    """Apply pending migrations under `lock` (held by the caller); `check` runs before every statement."""
+       check: Callable[[], None] | None = None, consent: Consent = False,
+       consented: DestructionReport | None = None, protected: str | None = None) -> TargetUpResult:
+    """Apply pending migrations under `lock` (held by the caller); `check` runs before every statement.
+    Statements that destroy stored data run only with `consent` (see destruction.approve; `consented` is
+    what was consented to before the lock), never where `protected` names a setting."""
     migrations = load_migrations(tgt)
     ledger = ledger_for(ch, tgt)
     states = ledger.states()  # read under the lock
@@ -180,32 +185,99 @@ def up(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo, *, to: str | None 
         states = ledger.states()
     steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
     refuse_empty(steps)
+    approval = approve(_up_report(ch, ledger.database, steps), consent, command="up", protected=protected,
+                       already=consented)
     accepted = _accepted_changes(migrations, states, allow_changed)
     base = TargetUpResult("clickhouse", ch.label, ch.embedded, (), lock=_lock_result(lock), recovered=recovered)
     if not steps and not accepted:
         return base
     ledger.ensure()
+    if approval is not None:
+        ledger.add_consent_columns()
     for m in accepted:
         ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="accepted_change",
                       statement_index=len(m.up), cumulative_hash=cumulative_hash(s.raw for s in m.up),
                       error=f"accepted edit; previous checksum {states[m.version].checksum}")
     ch.use_database(ledger.database)
-    applied = apply_steps(ch, ledger, steps, reporter, check=check or lock.check, wait=tgt.lock_timeout)
-    return replace(base, applied=tuple(applied),
-                   accepted=tuple(AcceptedChange(m.version, states[m.version].checksum) for m in accepted))
+    applied = apply_steps(ch, ledger, steps, reporter, check=check or lock.check, wait=tgt.lock_timeout,
+                          consents=_notes(approval))
+    return replace(base, applied=_with_destroyed(applied, approval),
+                   accepted=tuple(AcceptedChange(m.version, states[m.version].checksum) for m in accepted),
+                   **_consent_fields(approval))
+
+
+def _up_report(ch: ClickHouse, database: str, steps: Sequence[Step]) -> DestructionReport:
+    return measure(ch, database, candidates([s.migration for s in steps], "up",
+                                            {s.migration.version: s.start for s in steps}))
+
+
+def _notes(approval: Approval | None) -> dict[str, ConsentNote]:
+    """Per version, what its statements destroy, as the ledger records it with the consent."""
+    if approval is None:
+        return {}
+    notes: dict[str, ConsentNote] = {}
+    for v in dict.fromkeys(i.version for i in approval.report.items):
+        items = approval.report.for_version(v)
+        text = "; ".join(f"{i.direction} statement {i.index}: {i.object} {i.what}: {i.rows} rows, {i.bytes} bytes"
+                         for i in items)
+        notes[v] = ConsentNote(approval.how, sum(i.rows for i in items), sum(i.bytes for i in items), text)
+    return notes
+
+
+def _with_destroyed(done: Sequence[AppliedMigration], approval: Approval | None) -> tuple[AppliedMigration, ...]:
+    if approval is None:
+        return tuple(done)
+    return tuple(replace(a, destroyed=approval.report.for_version(a.version)) for a in done)
+
+
+def _consent_fields(approval: Approval | None) -> dict[str, Any]:
+    return {} if approval is None else {"destroyed": approval.report, "consent": approval.how}
+
+
+def check_destruction(ch: ClickHouse, tgt: ClickHouseTarget, *, command: Literal["up", "down"], to: str | None,
+                      allow_changed: Collection[str] = (), retry: bool = False, consent: Consent = False,
+                      protected: str | None = None) -> DestructionReport | None:
+    """Before the lock (whose setup writes): what the run would destroy, read with SELECTs only, and the
+    consent to it (Refused when it is not given). Returns the report consented to, None when nothing is
+    destroyed or the plan is refused anyway (the run under the lock then raises its own error)."""
+    migrations = load_migrations(tgt)
+    ledger = ledger_for(ch, tgt)
+    try:
+        if command == "up":
+            report = _up_report(ch, ledger.database, plan_up(migrations, ledger.states(), to=to,
+                                                             allow_changed=allow_changed, retry_failed=retry))
+        else:
+            report = _down_report(ch, ledger.database, plan_down(migrations, ledger.states(), to=to or "0"))
+    except (StateError, ConfigError, MigrationFileError, UsageError):
+        return None
+    approval = approve(report, consent, command=command, protected=protected)
+    return approval.report if approval else None
+
+
+def _down_report(ch: ClickHouse, database: str, steps: Sequence[Migration]) -> DestructionReport:
+    return measure(ch, database, candidates(steps, "down"))
 
 
 def dry_run(tgt: ClickHouseTarget, *, to: str | None = None, allow_changed: Collection[str] = (),
-            retry: bool = False) -> TargetUpResult:
-    """`up --dry-run`: the plan, as `up` would run it; nothing is sent."""
+            retry: bool = False, protected: str | None = None) -> TargetUpResult:
+    """`up --dry-run`: the plan, as `up` would run it, with what it would destroy; nothing is sent."""
     p = plan(tgt, to=to, allow_changed=allow_changed, retry=retry, refuse_existing=True)
     counts: dict[tuple[str, str], list[int]] = {}
     for s in p.statements:
         counts.setdefault((s.version, s.name), []).append(s.index)
-    would = tuple(AppliedMigration(v, n, len(ix), 0, resumed_from=ix[0] if ix[0] > 1 else None)
+    with open_clickhouse(tgt) as ch:
+        ledger = ledger_for(ch, tgt)
+        try:
+            steps = plan_up(load_migrations(tgt), ledger.states(), to=to, allow_changed=allow_changed,
+                            retry_failed=retry)
+        except StateError:
+            steps = []
+        report = _up_report(ch, ledger.database, steps)
+    would = tuple(AppliedMigration(v, n, len(ix), 0, resumed_from=ix[0] if ix[0] > 1 else None,
+                                   destroyed=report.for_version(v))
                   for (v, n), ix in counts.items())
     return TargetUpResult("clickhouse", p.target, p.embedded, would, dry_run=True, statements=p.statements,
-                          script=p.script)
+                          script=p.script, destroyed=report, protected=protected)
 
 
 def check_existing(ch: ClickHouse, tgt: ClickHouseTarget, *, to: str | None = None,
@@ -267,19 +339,32 @@ def _accepted_changes(migrations: tuple[Migration, ...], states: dict[str, Versi
 
 
 def down(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo | None, *, to: str, reporter: Reporter | None = None,
-         check: Callable[[], None] | None = None) -> TargetUpResult:
-    """Run down parts, newest first, until `to` is the newest applied version (`0` for none). Without a
-    lock (None), a dry run: nothing is sent; the result lists the statements."""
+         check: Callable[[], None] | None = None, consent: Consent = False,
+         consented: DestructionReport | None = None, protected: str | None = None) -> TargetUpResult:
+    """Run down parts, newest first, until `to` is the newest applied version (`0` for none); statements
+    that destroy stored data run only with `consent`. Without a lock (None), a dry run: nothing is sent;
+    the result lists the statements and what they would destroy."""
     migrations = load_migrations(tgt)
     ledger = ledger_for(ch, tgt)
     steps = plan_down(migrations, ledger.states(), to=to)
+    report = _down_report(ch, ledger.database, steps)
     if lock is None:
         statements = tuple(PlannedStatement(m.version, m.name, str(m.path), s.index, s.line, s.sql)
                            for m in steps for s in (m.down or ()))
-        return TargetUpResult("clickhouse", ch.label, ch.embedded, (), dry_run=True, statements=statements)
+        would = tuple(AppliedMigration(m.version, m.name, len(m.down or ()), 0, direction="down",
+                                       sql=tuple(s.sql for s in m.down or ()), destroyed=report.for_version(m.version))
+                      for m in steps)
+        return TargetUpResult("clickhouse", ch.label, ch.embedded, would, dry_run=True, statements=statements,
+                              destroyed=report, protected=protected)
+    approval = approve(report, consent, command="down", protected=protected, already=consented)
+    if approval is not None:
+        ledger.add_consent_columns()
+    notes = _notes(approval)
     ch.use_database(ledger.database)
-    done = tuple(run_down(ch, ledger, m, reporter, check=check or lock.check) for m in steps)
-    return TargetUpResult("clickhouse", ch.label, ch.embedded, done, lock=_lock_result(lock))
+    done = tuple(run_down(ch, ledger, m, reporter, check=check or lock.check, consent=notes.get(m.version))
+                 for m in steps)
+    return TargetUpResult("clickhouse", ch.label, ch.embedded, _with_destroyed(done, approval),
+                          lock=_lock_result(lock), **_consent_fields(approval))
 
 
 def resolve(ch: ClickHouse, tgt: ClickHouseTarget, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
