@@ -23,7 +23,7 @@ from chmigrate.connect import ClickHouseTarget, open_clickhouse, resolve_clickho
 from chmigrate.engines import ClickHouseEngine, PostgresDrift, PostgresEngine, RunOptions, engines
 from chmigrate.errors import Refused, UsageError
 from chmigrate.migrations import filenames
-from chmigrate.migrations.discovery import discover
+from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter
 from chmigrate.migrations.lock import LockInfo
 from chmigrate.operations import clickhouse as ch_ops
@@ -68,9 +68,10 @@ def writing(found: Sequence[ClickHouseEngine | PostgresEngine], *,
     ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
     both before every statement."""
     target = next((e.target for e in found if isinstance(e, ClickHouseEngine)), None)
+    migrations: tuple[Migration, ...] = ()
     postgres = next((e for e in found if isinstance(e, PostgresEngine)), None)
     if target is not None:
-        ch_ops.load_migrations(target)  # a bad file is reported before any database is opened or locked
+        migrations = ch_ops.load_migrations(target)  # a bad file is reported before anything is opened
     with ExitStack() as stack:
         ch = stack.enter_context(open_clickhouse(target)) if target is not None else None
         if ch is not None and target is not None and before_lock is not None:
@@ -85,7 +86,7 @@ def writing(found: Sequence[ClickHouseEngine | PostgresEngine], *,
             for c in checks:
                 c()
 
-        yield Writers(target, ch, lock, pg, check)
+        yield Writers(target, ch, lock, pg, check, migrations)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Writers:
     lock: LockInfo | None
     pg: Postgres | None
     check: Callable[[], None]
+    migrations: tuple[Migration, ...] = ()  # the ClickHouse files as read before anything was opened
 
 
 def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
@@ -134,7 +136,7 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
 
         from chmigrate.operations.snapshot import refresh_if_stale
 
-        if refresh_if_stale(w.target, ch_ops.load_migrations(w.target)):
+        if refresh_if_stale(w.target, w.migrations):
             targets[0] = replace(targets[0], snapshot_written=str(w.target.snapshot_path))
     return UpResult(tuple(targets))
 

@@ -25,12 +25,11 @@ from chmigrate.results import DestroyedData, DestructionReport
 from chmigrate.schema.tokens import (
     IDENT,
     NUMBER,
-    QIDENT,
     STRING,
-    SYMBOL,
     Token,
     find_top,
     join,
+    name_at,
     split_top,
     tokenize,
 )
@@ -73,16 +72,6 @@ def candidates(migrations: Iterable[Migration], direction: Literal["up", "down"]
     return out
 
 
-def _name(tokens: Sequence[Token], i: int, database: str) -> tuple[str, str, int] | None:
-    if i >= len(tokens) or tokens[i].kind not in (IDENT, QIDENT):
-        return None
-    first = tokens[i].name
-    if i + 2 < len(tokens) and tokens[i + 1].kind == SYMBOL and tokens[i + 1].text == "." \
-            and tokens[i + 2].kind in (IDENT, QIDENT):
-        return first, tokens[i + 2].name, i + 3
-    return database, first, i + 1
-
-
 def _skip_if_exists(tokens: Sequence[Token], i: int) -> int:
     if i + 1 < len(tokens) and tokens[i].is_word("IF") and tokens[i + 1].is_word("EXISTS"):
         return i + 2
@@ -95,14 +84,14 @@ def destroys(sql: str, database: str) -> list[Destroys]:
     if len(tokens) < 2:
         return []
     if tokens[0].is_word("DROP") and tokens[1].is_word("TABLE", "VIEW"):
-        found = _name(tokens, _skip_if_exists(tokens, 2), database)
+        found = name_at(tokens, _skip_if_exists(tokens, 2), database)
         return [Destroys(found[0], found[1], "table")] if found else []
     if tokens[0].is_word("TRUNCATE"):
         i = 2 if tokens[1].is_word("TABLE") else 1
-        found = _name(tokens, _skip_if_exists(tokens, i), database)
+        found = name_at(tokens, _skip_if_exists(tokens, i), database)
         return [Destroys(found[0], found[1], "truncate")] if found else []
     if tokens[0].is_word("ALTER") and tokens[1].is_word("TABLE"):
-        found = _name(tokens, _skip_if_exists(tokens, 2), database)
+        found = name_at(tokens, _skip_if_exists(tokens, 2), database)
         if found is None:
             return []
         db, table, i = found

@@ -18,7 +18,7 @@ from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import VersionState
 from chmigrate.migrations.planner import plan_up, refuse_empty
 from chmigrate.results import PlannedStatement
-from chmigrate.schema.tokens import IDENT, QIDENT, SYMBOL, Token, tokenize
+from chmigrate.schema.tokens import name_at, tokenize
 from chmigrate.targets.clickhouse import ClickHouse, quote_string
 
 _KINDS = {("TABLE",): "table", ("VIEW",): "view", ("MATERIALIZED", "VIEW"): "materialized view",
@@ -49,17 +49,6 @@ class Existing:
         return f"{self.database}.{self.name}"
 
 
-def _name(tokens: Sequence[Token], i: int, database: str) -> tuple[str, str, int] | None:
-    """(database, name, next index) of the object name starting at tokens[i]."""
-    if i >= len(tokens) or tokens[i].kind not in (IDENT, QIDENT):
-        return None
-    first = tokens[i].name
-    if i + 2 < len(tokens) and tokens[i + 1].kind == SYMBOL and tokens[i + 1].text == "." \
-            and tokens[i + 2].kind in (IDENT, QIDENT):
-        return first, tokens[i + 2].name, i + 3
-    return database, first, i + 1
-
-
 def created_object(sql: str, database: str) -> tuple[str, str, str] | None:
     """(database, name, kind) a statement creates unconditionally; None for anything else."""
     tokens = tokenize(sql)
@@ -78,7 +67,7 @@ def created_object(sql: str, database: str) -> tuple[str, str, str] | None:
     if i + 2 < len(tokens) and tokens[i].is_word("IF") and tokens[i + 1].is_word("NOT") \
             and tokens[i + 2].is_word("EXISTS"):
         return None
-    found = _name(tokens, i, database)
+    found = name_at(tokens, i, database)
     return None if found is None else (found[0], found[1], kind)
 
 
@@ -89,7 +78,7 @@ def _dropped_object(sql: str, database: str) -> tuple[str, str] | None:
     i = 2
     if i + 1 < len(tokens) and tokens[i].is_word("IF") and tokens[i + 1].is_word("EXISTS"):
         i += 2
-    found = _name(tokens, i, database)
+    found = name_at(tokens, i, database)
     return None if found is None else (found[0], found[1])
 
 

@@ -15,7 +15,14 @@ from chmigrate.connect import ClickHouseTarget
 from chmigrate.errors import CheckFailed
 from chmigrate.migrations.discovery import Migration
 from chmigrate.schema.compare import ledger_tables
-from chmigrate.schema.desired import build_desired, cache_key, read_snapshot, scratch_engine_version, write_snapshot
+from chmigrate.schema.desired import (
+    Snapshot,
+    build_desired,
+    cache_key,
+    read_snapshot,
+    scratch_engine_version,
+    write_snapshot,
+)
 
 SnapshotState = Literal["current", "stale", "missing"]
 
@@ -36,7 +43,10 @@ def current_key(tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> str
 
 
 def state(tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> SnapshotState:
-    found = read_snapshot(tgt.snapshot_path)
+    return _state(read_snapshot(tgt.snapshot_path), tgt, migrations)
+
+
+def _state(found: Snapshot | None, tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> SnapshotState:
     if found is None:
         return "missing"
     return "current" if found.key == current_key(tgt, migrations) else "stale"
@@ -45,15 +55,14 @@ def state(tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> SnapshotS
 def snapshot(tgt: ClickHouseTarget, migrations: tuple[Migration, ...], *, check: bool = False) -> SnapshotResult:
     """Write the snapshot (replaying the migrations, or from the cache); with `check`, write nothing and
     raise CheckFailed unless it is current."""
-    before = state(tgt, migrations)
     path = tgt.snapshot_path
+    found = read_snapshot(path)
+    before = _state(found, tgt, migrations)
     if check:
-        if before != "current":
+        if found is None or before != "current":
             raise CheckFailed(f"{path} is {before}" + (": the migrations changed since it was written"
                                                         if before == "stale" else ""),
                               hint="run `chmigrate snapshot` and commit the file")
-        found = read_snapshot(path)
-        assert found is not None
         return SnapshotResult(str(path), before, False, "snapshot", len(found.canonical.tables),
                               len(found.canonical.views))
     desired = build_desired(migrations, database=tgt.database, exclude=ledger_tables(tgt.ledger_table),
@@ -68,6 +77,10 @@ def snapshot(tgt: ClickHouseTarget, migrations: tuple[Migration, ...], *, check:
 def refresh_if_stale(tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> bool:
     """After `up` on the embedded local engine: keep an existing snapshot current (a developer's run).
     Never creates one, and never runs against a server (CI must see a stale snapshot fail)."""
-    if state(tgt, migrations) != "stale":
+    found = read_snapshot(tgt.snapshot_path)
+    if _state(found, tgt, migrations) != "stale":
         return False
-    return snapshot(tgt, migrations).written
+    desired = build_desired(migrations, database=tgt.database, exclude=ledger_tables(tgt.ledger_table),
+                            cache_dir=tgt.local_dir / "cache")
+    write_snapshot(tgt.snapshot_path, desired, database=tgt.database)
+    return True

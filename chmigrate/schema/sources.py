@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from chmigrate.schema.tokens import IDENT, QIDENT, SYMBOL, Token, tokenize
+from chmigrate.schema.tokens import Token, name_at, tokenize
 
 
 class StatementLike(Protocol):
@@ -81,18 +81,12 @@ def statements_digest(migrations: Sequence[MigrationLike]) -> str:
 
 
 def _name_at(tokens: Sequence[Token], i: int) -> tuple[str | None, str | None, int]:
-    """(database, name, next index) of a possibly qualified name at `i`."""
-    if i >= len(tokens) or tokens[i].kind not in (IDENT, QIDENT):
+    """(database or None when unqualified, name, next index) of a possibly qualified name at `i`."""
+    found = name_at(tokens, i, "")
+    if found is None:
         return None, None, i
-    first = tokens[i].name
-    if (
-        i + 2 < len(tokens)
-        and tokens[i + 1].kind == SYMBOL
-        and tokens[i + 1].text == "."
-        and tokens[i + 2].kind in (IDENT, QIDENT)
-    ):
-        return first, tokens[i + 2].name, i + 3
-    return None, first, i + 1
+    db, name, j = found
+    return db or None, name, j
 
 
 _HEAD = 24  # more than the longest head: CREATE OR REPLACE TEMPORARY MATERIALIZED VIEW IF NOT EXISTS db . name

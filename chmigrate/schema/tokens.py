@@ -222,6 +222,18 @@ def _ends_operand(tok: Token | None) -> bool:
 # -- structure helpers ----------------------------------------------------------------------------
 
 
+def name_at(tokens: Sequence[Token], i: int, database: str) -> tuple[str, str, int] | None:
+    """(database, name, next index) of the possibly qualified object name at tokens[i] (unqualified: in
+    `database`); None when no name starts there."""
+    if i >= len(tokens) or tokens[i].kind not in (IDENT, QIDENT):
+        return None
+    first = tokens[i].name
+    if i + 2 < len(tokens) and tokens[i + 1].kind == SYMBOL and tokens[i + 1].text == "." \
+            and tokens[i + 2].kind in (IDENT, QIDENT):
+        return first, tokens[i + 2].name, i + 3
+    return database, first, i + 1
+
+
 def depths(tokens: Sequence[Token]) -> list[int]:
     """Bracket depth before each token (parentheses, brackets and braces)."""
     out: list[int] = []
