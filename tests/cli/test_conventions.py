@@ -91,7 +91,7 @@ def test_help_names_values_shows_none_for_flags_and_ends_with_examples_and_exit_
     rows = option_rows(r.out)
     assert rows, r.out
     flags = {"--help", "--debug", "--dry-run", "--retry", "--exit-code", "--applied", "--rolled-back",
-             "--force", "--reconcile", "--quiet", "--verbose"}
+             "--force", "--reconcile", "--quiet", "--verbose", "--yes"}
     for option, rest in rows.items():
         first = rest.split()[0] if rest else ""
         if option in flags:  # no value: the help text follows directly
