@@ -158,6 +158,7 @@ def _unquoted(literal: str) -> str:
 
 @dataclass(frozen=True)
 class _Held:
+    engine: str
     engine_full: str
     by_partition: dict[tuple[str, str], tuple[int, int]]  # (partition_id, partition) -> (rows, bytes)
 
@@ -176,16 +177,21 @@ def measure(ch: ClickHouse, database: str, statements: Sequence[Candidate]) -> D
     pairs = ", ".join(f"({quote_string(db)}, {quote_string(t)})" for db, t in keys)
     dbs = ", ".join(sorted({quote_string(db) for db, _ in keys}))
     rows = ch.query(
-        "SELECT o.database, o.name, any(o.engine_full), p.partition_id, p.partition, sum(p.rows), "
-        "sum(p.bytes_on_disk) FROM (SELECT database, name, engine_full, arrayJoin(if(engine = 'MaterializedView', "
-        "['.inner_id.' || toString(uuid), '.inner.' || name], [name])) AS data_table FROM system.tables "
+        "SELECT o.database, o.name, any(o.engine), any(o.engine_full), p.partition_id, p.partition, sum(p.rows), "
+        "sum(p.bytes_on_disk) FROM (SELECT database, name, engine, engine_full, "
+        "arrayJoin(if(engine = 'MaterializedView', arrayDistinct(['.inner_id.' || toString(uuid), "
+        "'.inner_id.' || extract(create_table_query, "
+        "'UUID \\'([0-9a-f-]{36})\\''), '.inner.' || name]), [name])) AS data_table FROM system.tables "
         f"WHERE (database, name) IN ({pairs})) AS o LEFT JOIN (SELECT database, table, partition_id, partition, "
         f"rows, bytes_on_disk FROM system.parts WHERE active AND database IN ({dbs})) AS p "
         "ON p.database = o.database AND p.table = o.data_table "
-        "GROUP BY o.database, o.name, p.partition_id, p.partition")
+        "GROUP BY o.database, o.name, p.partition_id, p.partition",
+        # A view's inner table is `.inner_id.<the view's UUID>`; some engines show the UUID only in its
+        # CREATE text (system.tables.uuid is nil in chDB's default database).
+        settings={"show_table_uuid_in_table_create_query_if_not_nil": 1})
     held: dict[tuple[str, str], _Held] = {}
-    for db, name, engine_full, pid, partition, n, size in rows:
-        entry = held.setdefault((str(db), str(name)), _Held(str(engine_full), {}))
+    for db, name, engine, engine_full, pid, partition, n, size in rows:
+        entry = held.setdefault((str(db), str(name)), _Held(str(engine), str(engine_full), {}))
         if int(n or 0):
             entry.by_partition[(str(pid), str(partition))] = (int(n), int(size or 0))
     items: list[DestroyedData] = []
@@ -196,7 +202,7 @@ def measure(ch: ClickHouse, database: str, statements: Sequence[Candidate]) -> D
         n, size = h.total
         what = "table"
         obj = f"{d.database}.{d.table}"
-        if d.kind == "table" and h.engine_full.startswith("MaterializedView"):
+        if d.kind == "table" and h.engine == "MaterializedView":
             what = "materialized view (its inner table)"
         elif d.kind == "truncate":
             what = "all rows (TRUNCATE)"

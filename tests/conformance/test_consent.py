@@ -173,3 +173,17 @@ def test_a_ledger_made_before_consent_was_recorded_gets_its_columns(target: Targ
     assert ("0001", "down_started", "in advance", 1000) in [(v, e, h, r) for v, e, h, r, _ in consents(target)]
     status = json.loads(chmigrate("status", "--format", "json", cwd=tmp_path, env=env).out)
     assert {m["state"] for m in status["clickhouse"]["migrations"]} == {"pending"}
+
+
+def test_dropping_a_materialized_view_counts_the_rows_of_its_inner_table(target: Target, tmp_path: Path) -> None:
+    mig, env = setup(target, tmp_path, rows=0)
+    (mig / "0004_models_mv.sql").write_text(
+        "CREATE MATERIALIZED VIEW models_mv ENGINE = MergeTree ORDER BY model AS SELECT model FROM llm_usage;\n"
+        "-- chmigrate:down\nDROP VIEW IF EXISTS models_mv;\n")
+    assert chmigrate("up", cwd=tmp_path, env=env).code == 0
+    _, data = ev.generate(datetime.now(timezone.utc), n=300)
+    with target.connect() as ch:
+        ch.insert("llm_usage", data, ev.COLUMNS, database=target.database)
+    refused = chmigrate("down", "--to", "3", cwd=tmp_path, env=env, stdin="")
+    assert refused.code == 1 and f"{target.database}.models_mv (300 rows" in refused.err, refused.all
+    assert "models_mv" in tables(target)
