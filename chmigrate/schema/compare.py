@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chmigrate.schema.desired import build_desired
+from chmigrate.schema.desired import Desired, build_desired
 from chmigrate.schema.diff import Change, diff
 from chmigrate.schema.inspect import inspect
 from chmigrate.schema.normalize import normalize_pair
@@ -57,18 +57,24 @@ def compare(
     snapshot: Path | None = None,
 ) -> Comparison:
     skip = ledger_tables(ledger) | frozenset(exclude)
-    desired = build_desired(
-        migrations,
-        database=database,
-        exclude=skip,
-        cache_dir=cache_dir,
-        settings=settings,
-        dev_database=dev_database,
-        target=target,
-        snapshot=snapshot,
-    )
     before = target.requests
-    actual = inspect(target, database, exclude=skip)
+
+    def desired_schema() -> Desired:
+        return build_desired(migrations, database=database, exclude=skip, cache_dir=cache_dir,
+                             settings=settings, dev_database=dev_database, target=target, snapshot=snapshot)
+
+    if dev_database is None:
+        # The replay waits on its scratch processes: inspect the target meanwhile (it shares nothing with them).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            inspected = pool.submit(inspect, target, database, exclude=skip)
+            desired = desired_schema()
+            actual = inspected.result()
+    else:
+        desired = desired_schema()  # replays on the target itself: one thing at a time on its connection
+        before = target.requests
+        actual = inspect(target, database, exclude=skip)
     want, have = normalize_pair(desired.canonical, actual, target, desired_is_canonical=True)
     return Comparison(
         changes=diff(want, have),

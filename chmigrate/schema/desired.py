@@ -240,6 +240,23 @@ def _request(
     }
 
 
+PARALLEL_STATEMENTS = 300  # statements per extra scratch engine: below this, one engine is quicker
+MAX_WORKERS = 4
+
+
+def replay_workers(statements: int) -> int:
+    """How many scratch engines a replay of `statements` statements uses: one per PARALLEL_STATEMENTS, at
+    most one per CPU this process may use and MAX_WORKERS (`CHMIGRATE_REPLAY_WORKERS` overrides)."""
+    forced = os.environ.get("CHMIGRATE_REPLAY_WORKERS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS, statements // PARALLEL_STATEMENTS))
+
+
 def replay_in_subprocess(
     migrations: Sequence[MigrationLike],
     *,
@@ -248,30 +265,112 @@ def replay_in_subprocess(
     settings: Mapping[str, Any] | None = None,
     python: str | None = None,
     timeout: float = 900.0,
+    workers: int | None = None,
 ) -> Schema:
-    """Replay into an in-process chDB of a child process (`python -m chmigrate.schema.replay`)."""
+    """Replay into an in-process chDB of a child process (`python -m chmigrate.schema.replay`); a long
+    replay whose statements fall into independent groups (`replay_groups`) is spread over several."""
+    count = sum(len(m.up) for m in migrations)
+    wanted = replay_workers(count) if workers is None else workers
     package_root = str(Path(chmigrate.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    # The engines start (imports, data directory) while the statements are grouped.
+    procs = [subprocess.Popen([python or sys.executable, "-m", "chmigrate.schema.replay"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(max(1, wanted))]
     try:
-        proc = subprocess.run(
-            [python or sys.executable, "-m", "chmigrate.schema.replay"],
-            input=json.dumps(_request(migrations, database, exclude, settings)),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise DatabaseError(
-            f"replaying the migrations in a scratch engine took longer than {timeout:.0f} s"
-        ) from None
-    try:
-        reply = json.loads(proc.stdout)
-    except ValueError:
-        tail = " ".join(proc.stderr.split())[-400:]
-        raise DatabaseError(f"the scratch engine process failed (exit {proc.returncode}): {tail}") from None
-    return _schema_from_reply(reply)
+        loads: list[list[tuple[int, int]]] | None = None
+        if wanted > 1:
+            from chmigrate.schema.replay_groups import independent_groups, spread
+
+            groups = independent_groups(migrations)
+            if groups is not None and len(groups) > 1:
+                loads = spread(groups, wanted)
+        if loads is None or len(loads) < 2:
+            requests = [_request(migrations, database, exclude, settings)]
+        else:
+            requests = [_partial_request(migrations, load, database, exclude, settings) for load in loads]
+        for idle in procs[len(requests):]:
+            idle.communicate("")  # an empty request: the engine exits without starting
+        procs = procs[:len(requests)]
+        outputs = _communicate_all(procs, [json.dumps(r) for r in requests], timeout)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    replies = []
+    for proc, (out, err) in zip(procs, outputs):
+        try:
+            replies.append(json.loads(out))
+        except ValueError:
+            tail = " ".join(err.split())[-400:]
+            raise DatabaseError(f"the scratch engine process failed (exit {proc.returncode}): {tail}") from None
+    return _joined(replies, migrations)
+
+
+def _communicate_all(procs: Sequence[subprocess.Popen[str]], inputs: Sequence[str], timeout: float
+                     ) -> list[tuple[str, str]]:
+    """Feed and read every replay process at once (each in a thread: their pipes must not block one another)."""
+    if len(procs) == 1:
+        try:
+            return [procs[0].communicate(inputs[0], timeout=timeout)]
+        except subprocess.TimeoutExpired:
+            raise DatabaseError(
+                f"replaying the migrations in a scratch engine took longer than {timeout:.0f} s"
+            ) from None
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(procs)) as pool:
+        futures = [pool.submit(p.communicate, text, timeout) for p, text in zip(procs, inputs)]
+        try:
+            return [f.result() for f in futures]
+        except subprocess.TimeoutExpired:
+            raise DatabaseError(
+                f"replaying the migrations in a scratch engine took longer than {timeout:.0f} s"
+            ) from None
+
+
+def _partial_request(
+    migrations: Sequence[MigrationLike],
+    load: Sequence[tuple[int, int]],
+    database: str,
+    exclude: Iterable[str],
+    settings: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The request for one engine of a parallel replay: its statements, in file order."""
+    request = _request((), database, exclude, settings)
+    by_file: dict[int, list[int]] = {}
+    for f, s in load:
+        by_file.setdefault(f, []).append(s)
+    for f, indexes in by_file.items():
+        m = migrations[f]
+        request["files"].append({"path": str(m.path), "statements": [
+            {"index": m.up[s].index, "line": m.up[s].line, "sql": m.up[s].sql} for s in indexes]})
+    return request
+
+
+def _joined(replies: Sequence[Mapping[str, Any]], migrations: Sequence[MigrationLike]) -> Schema:
+    """One schema from the replies of a (parallel) replay; the first failure in file order when any failed,
+    the one a single engine would have met first (the groups touch disjoint objects)."""
+    failed = [r for r in replies if not r.get("ok")]
+    if failed:
+        order = {str(m.path): i for i, m in enumerate(migrations)}
+
+        def position(reply: Mapping[str, Any]) -> tuple[int, int]:
+            err = reply["error"]
+            if err.get("path") is None:
+                return (-1, -1)
+            return (order.get(err["path"], len(order)), int(err["statement"]))
+
+        return _schema_from_reply(min(failed, key=position))
+    schemas = [_schema_from_reply(r) for r in replies]
+    if len(schemas) == 1:
+        return schemas[0]
+    first = schemas[0]
+    return Schema(database=first.database, engine_version=first.engine_version,
+                  tables=tuple(sorted((t for s in schemas for t in s.tables), key=lambda t: t.name)),
+                  views=tuple(sorted((v for s in schemas for v in s.views), key=lambda v: v.name)))
 
 
 def _schema_from_reply(reply: Mapping[str, Any]) -> Schema:
