@@ -5,14 +5,19 @@ from __future__ import annotations
 DISTRIBUTION = "chmigrate-schema"  # the installed package's name (pyproject.toml), source of the version
 
 
+_VERSIONS: dict[str, str] = {}
+
+
 def distribution_version(name: str) -> str:
     """The installed version of a distribution, read from its metadata without importing it."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
+    if name not in _VERSIONS:  # reading the metadata costs ~50 ms: once per process
+        try:
+            _VERSIONS[name] = version(name)
+        except PackageNotFoundError:
+            _VERSIONS[name] = "not installed"
+    return _VERSIONS[name]
 
 
 def __getattr__(name: str) -> str:

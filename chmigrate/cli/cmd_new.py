@@ -7,7 +7,6 @@ import typer
 from chmigrate.cli.app import AUTHOR, app
 from chmigrate.cli.common import Context, command, exit_codes
 from chmigrate.errors import EXIT_OK
-from chmigrate.migrations import filenames
 
 
 @command(app, "new", panel=AUTHOR, epilog=(
@@ -23,6 +22,7 @@ def new(ctx: Context, name: Annotated[str, typer.Argument(
     Files are named <digits>_<name>.sql. Spaces and other characters outside the name's grammar become '_'
     and letters become lower case; the command says so when it changes the name."""
     from chmigrate import api
+    from chmigrate.migrations import filenames
 
     path = api.new(ctx.settings, name)
     parsed = filenames.parse(path.name)

@@ -7,10 +7,10 @@ import typer
 
 from chmigrate.cli.app import APPLY, app
 from chmigrate.cli.common import TEXT_OR_JSON, Context, FormatOption, LockTimeoutOption, command, exit_codes
-from chmigrate.cli.output import Terminal
 from chmigrate.errors import EXIT_OK
 
 if TYPE_CHECKING:
+    from chmigrate.cli.output import Terminal
     from chmigrate.migrations.discovery import Migration, Statement
     from chmigrate.operations.destruction import Consent
     from chmigrate.results import DestructionReport, TargetUpResult
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class TerminalReporter:
     """One progress line per statement (stderr when stdout is a machine document)."""
 
-    def __init__(self, term: Terminal) -> None:
+    def __init__(self, term: "Terminal") -> None:
         self.term = term
 
     def migration_started(self, migration: "Migration", start: int, direction: str = "up") -> None:
@@ -132,7 +132,7 @@ def up(
     return EXIT_OK
 
 
-def consent_for(term: Terminal, yes: bool, command: str) -> "Consent":
+def consent_for(term: "Terminal", yes: bool, command: str) -> "Consent":
     """--yes: given in advance. On a terminal (stdin and stdout): show the report and ask y/N. Otherwise
     no: the library refuses, naming what would be destroyed."""
     if yes:

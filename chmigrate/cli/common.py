@@ -1,5 +1,7 @@
 """Options shared by every command, the single exit path, and the error-to-exit-code mapping."""
 
+from __future__ import annotations
+
 import functools
 import inspect
 import os
@@ -7,15 +9,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from chmigrate.cli.app import Command
-from chmigrate.cli.output import Terminal
 from chmigrate.errors import EXIT_DATABASE, EXIT_USAGE, ChmigrateError
-from chmigrate.masking import redact, url_secrets
-from chmigrate.settings import Settings, load
+
+if TYPE_CHECKING:
+    from chmigrate.cli.output import Terminal
+    from chmigrate.settings import Settings
+
+# `--help` never runs a command: the settings, the terminal and masking are imported when one runs.
 
 
 @dataclass
@@ -103,6 +108,8 @@ def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
 
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> None:
+            from chmigrate.cli.output import Terminal
+
             common = {k: kwargs.pop(k) for k in _COMMON_NAMES}
             fmt = kwargs.get("format", "text") if formats else "text"
             if fmt not in (formats or ("text",)):
@@ -135,6 +142,9 @@ def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
 
 def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], term: Terminal) -> int:
     import logging
+
+    from chmigrate.masking import redact
+    from chmigrate.settings import load
 
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     debug = bool(common.pop("debug", False)) or os.environ.get("CHMIGRATE_DEBUG") == "1"
@@ -179,6 +189,8 @@ def debug_traceback(exc: BaseException, secrets: tuple[str, ...]) -> str:
     """The traceback `--debug` shows, secrets masked. It includes the original cause even where the code
     raised its own error `from None` (to keep the one-line message clean): that cause is the driver's
     exception, which is what a person debugging wants to see."""
+    from chmigrate.masking import redact
+
     seen: set[int] = set()
     link: BaseException | None = exc
     while link is not None and id(link) not in seen:
@@ -191,6 +203,8 @@ def debug_traceback(exc: BaseException, secrets: tuple[str, ...]) -> str:
 def _early_secrets(common: dict[str, Any]) -> tuple[str, ...]:
     """The passwords known before the settings loaded (or when they failed to): the password variables and
     those inside the URLs given as flags or in the environment."""
+    from chmigrate.masking import url_secrets
+
     found = [os.environ.get("CLICKHOUSE_PASSWORD"), os.environ.get("PGPASSWORD")]
     for url in (common.get("clickhouse_url"), common.get("postgres_url"),
                 os.environ.get("CHMIGRATE_CLICKHOUSE_URL"), os.environ.get("CHMIGRATE_POSTGRES_URL")):

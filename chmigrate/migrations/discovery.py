@@ -93,11 +93,29 @@ def discover(directory: Path, variables: Mapping[str, str] | None = None, *,
     return ordered
 
 
+_LOADED: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], Migration] = {}  # a command reads the files twice
+_LOADED_MAX = 20_000
+
+
 def load(path: Path, variables: Mapping[str, str]) -> Migration:
     parsed = filenames.parse(path.name)
     if parsed is None:
         raise MigrationFileError(str(path), f"file name does not follow {filenames.GRAMMAR}")
     data = path.read_bytes()
+    # Parsed once per process for these bytes and variables: a command that reads the directory again (before
+    # and under its lock) only re-reads the bytes, and an edited file is parsed again.
+    key = (str(path), data, tuple(sorted(variables.items())))
+    known = _LOADED.get(key)
+    if known is not None:
+        return known
+    migration = _parse(path, parsed, data, variables)
+    if len(_LOADED) >= _LOADED_MAX:
+        _LOADED.clear()
+    _LOADED[key] = migration
+    return migration
+
+
+def _parse(path: Path, parsed: filenames.ParsedName, data: bytes, variables: Mapping[str, str]) -> Migration:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -80,6 +80,9 @@ def _skip_if_exists(tokens: Sequence[Token], i: int) -> int:
 
 def destroys(sql: str, database: str) -> list[Destroys]:
     """The objects whose data `sql` destroys (unqualified names are in `database`); [] for anything else."""
+    head = tokenize(sql, limit=1)
+    if not head or not head[0].is_word("DROP", "TRUNCATE", "ALTER"):
+        return []  # most statements: no need to lex the body
     tokens = tokenize(sql)
     if len(tokens) < 2:
         return []

@@ -49,9 +49,12 @@ class Existing:
         return f"{self.database}.{self.name}"
 
 
+_HEAD = 24  # significant tokens: more than CREATE OR REPLACE TEMPORARY MATERIALIZED VIEW IF NOT EXISTS db . name
+
+
 def created_object(sql: str, database: str) -> tuple[str, str, str] | None:
     """(database, name, kind) a statement creates unconditionally; None for anything else."""
-    tokens = tokenize(sql)
+    tokens = tokenize(sql, limit=_HEAD)  # the kind and the name are in the statement's head
     if not tokens or not tokens[0].is_word("CREATE"):
         return None
     i = 1
@@ -72,7 +75,7 @@ def created_object(sql: str, database: str) -> tuple[str, str, str] | None:
 
 
 def _dropped_object(sql: str, database: str) -> tuple[str, str] | None:
-    tokens = tokenize(sql)
+    tokens = tokenize(sql, limit=_HEAD)
     if len(tokens) < 3 or not tokens[0].is_word("DROP") or not tokens[1].is_word("TABLE", "VIEW", "DICTIONARY"):
         return None
     i = 2
