@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import chmigrate
-from tests.conftest import REPO, SEED
+from tests.conftest import REPO, SEED, Target
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,21 @@ def test_a_bad_doctor_setting_names_its_key(tmp_path: Path, line: str, named: st
     _config(tmp_path, f"only = \"clickhouse\"\n[doctor]\n{line}\n")
     r = chmigrate("doctor", cwd=tmp_path)
     assert r.code == 2 and f"chmigrate.toml: {named}" in r.err.splitlines()[0], r.all
+
+
+@pytest.mark.server
+def test_doctor_over_http_never_prints_the_password(http_target: Target) -> None:
+    from urllib.parse import urlsplit
+
+    env = {**http_target.cli_env(), "CHMIGRATE_MIGRATIONS_DIR": str(SEED)}
+    assert chmigrate("up", cwd=http_target.workdir, env=env).code == 0
+    parts = urlsplit(http_target.url or "")
+    url = f"{parts.scheme}://default:{http_target.password}@{parts.netloc.rsplit('@', 1)[-1]}/{http_target.database}"
+    env = {k: v for k, v in env.items() if k not in ("CLICKHOUSE_PASSWORD", "CHMIGRATE_CLICKHOUSE_URL")}
+    for fmt in ("text", "json"):
+        r = chmigrate("doctor", "--format", fmt, "--clickhouse-url", url, cwd=http_target.workdir, env=env)
+        assert r.code == 0, r.all  # no Postgres in this run: its checks are skipped, nothing fails
+        assert http_target.password not in r.all and "default:***@" in r.all
+    doc = json.loads(r.out)
+    assert {f["check"]: f["status"] for f in doc["findings"]}["pricing"] == "skip"
+    assert doc["findings"][0]["facts"]["version"]
