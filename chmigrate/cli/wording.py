@@ -173,7 +173,7 @@ def finding_lines(f: Finding) -> tuple[str, str | None]:
             return f"skipped: {v('table')} does not exist", "run `chmigrate up`"
         return f"{v('table')} does not exist: costs will show as 0", "run `chmigrate up`"
     if f.code == "fresh":
-        return f"{v('last_hour'):,} events in the last hour; latest {v('latest')} UTC", None
+        return f"{int(v('last_hour') or 0):,} events in the last hour; latest {v('latest')} UTC", None
     if f.code == "stale_events":
         return f"the latest event is {duration(float(v('age_seconds') or 0))} old ({v('latest')} UTC), older " \
             f"than {duration(float(v('threshold_seconds') or 0))}", "is the orchestrator writing? see the river " \
@@ -223,8 +223,10 @@ def finding_lines(f: Finding) -> tuple[str, str | None]:
     if f.code == "refresh_stale":
         return f"the latest pricing_refresh job completed {duration(float(v('age_seconds') or 0))} ago " \
             f"({v('finalized_at')})", "is the orchestrator's River scheduler running?"
-    return f"the latest pricing_refresh job ({v('id')}) is {v('state')} (created {v('created_at')})", \
-        "wait for it, or read its errors if it stays so"
+    if f.code == "refresh_pending":
+        return f"the latest pricing_refresh job ({v('id')}) is {v('state')} (created {v('created_at')})", \
+            "wait for it, or read its errors if it stays so"
+    raise AssertionError(f"no wording for doctor finding {f.code!r}")
 
 
 DOCTOR_TITLES = {

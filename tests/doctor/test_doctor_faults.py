@@ -209,3 +209,44 @@ def test_doctor_reports_when_a_query_fails_and_other_checks_still_run(target: Ta
         assert (rollup.status, rollup.code) == ("fail", "query_failed") and "request_count" in str(rollup.fact("error"))
         assert only(result, "verify").status == "fail"  # the drift is verify's to report
         assert only(result, "pricing").code == "pricing_empty"
+
+
+@pytest.mark.postgres
+def test_river_reports_how_the_latest_pricing_refresh_ended(tmp_path: Any, pg_db: Any) -> None:  # noqa: F811
+    s = load({"only": "postgres", "postgres_url": pg_db.server.url(pg_db.name, password=pg_db.server.password)},
+             env={"CHMIGRATE_POSTGRES_DIR": str(REPO / "postgres"), "CHMIGRATE_LOCAL_DIR": str(tmp_path)},
+             cwd=tmp_path)
+    api.up(s)
+    assert only(api.doctor(s), "river").code == "no_table"
+    pg_db.execute(RIVER_DDL)
+    assert only(api.doctor(s), "river").code == "refresh_none"
+    for state, finalized, code, status in (
+            ("completed", "now() - interval '3 days'", "refresh_stale", "warn"),
+            ("discarded", "now() - interval '1 hour'", "refresh_failed", "fail"),
+            ("running", "NULL", "refresh_pending", "warn"),
+            ("completed", "now()", "river_ok", "pass")):
+        pg_db.execute("INSERT INTO orchestrator.river_job (state, max_attempts, args, kind, finalized_at) "
+                      f"VALUES (%s, 5, '{{}}', 'pricing_refresh', {finalized})", (state,))
+        f = only(api.doctor(s), "river")
+        assert (f.code, f.status, f.fact("state")) == (code, status, state)
+    skipped = {f.check: f.code for f in api.doctor(s).findings}
+    assert skipped["rollup"] == "not_configured" and skipped["clickhouse.connect"] == "not_configured"
+
+
+def test_views_missing_without_source_or_target(tmp_path: Any) -> None:
+    t = Target("embedded", tmp_path, "analytics")
+    s = t.settings()
+    api.up(s)
+    with t.connect() as ch:
+        ch.execute("CREATE MATERIALIZED VIEW analytics.orphan_mv TO analytics.llm_usage_daily AS SELECT * FROM "
+                   "analytics.llm_usage_daily")
+        ch.execute("DROP VIEW analytics.llm_usage_daily_mv")
+        ch.execute("CREATE TABLE analytics.gone (x Int8) ENGINE = MergeTree ORDER BY x")
+        ch.execute("CREATE MATERIALIZED VIEW analytics.to_gone_mv TO analytics.gone AS SELECT 1 AS x FROM "
+                   "analytics.llm_usage")
+        ch.execute("DROP TABLE analytics.gone")
+        ch.execute("DROP TABLE analytics.llm_usage_daily")
+    found = {(f.code, f.fact("view")) for f in by_check(api.doctor(s), "views")}
+    assert ("view_missing", "analytics.llm_usage_daily_mv") in found
+    assert ("view_no_target", "analytics.to_gone_mv") in found and ("view_no_target", "analytics.orphan_mv") in found
+    assert ("view_no_source", "analytics.orphan_mv") in found
