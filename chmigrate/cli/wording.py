@@ -156,8 +156,8 @@ def finding_lines(f: Finding) -> tuple[str, str | None]:
         return "attached, source and target exist: " + "; ".join(f.views), None
     if f.code == "view_detached":
         how = "permanently " if v("permanently") else ""
-        return f"{v('view')} is {how}detached: inserts are not rolled up while it is", \
-            f"ATTACH TABLE {v('view')}, then {backfill}"
+        return f"{v('view')} is {how}detached: a detached view rolls up nothing, a detached table takes no " \
+            "inserts", f"ATTACH TABLE {v('view')}, then {backfill}"
     if f.code == "view_missing":
         return f"{v('view')} does not exist: nothing fills the rollup", "run `chmigrate up`, then " + backfill
     if f.code == "view_no_source":
