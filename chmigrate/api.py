@@ -40,7 +40,7 @@ from chmigrate.settings import Settings
 if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
     from chmigrate.operations.snapshot import SnapshotResult
-    from chmigrate.results import Check, DestructionReport
+    from chmigrate.results import Check, DestructionReport, DoctorResult
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 
@@ -264,3 +264,11 @@ def snapshot(settings: Settings, *, check: bool = False) -> SnapshotResult:
 
     target = resolve_clickhouse(settings)
     return run(target, ch_ops.load_migrations(target), check=check)
+
+
+def doctor(settings: Settings, *, since: float | None = None) -> DoctorResult:
+    """Run the platform's troubleshooting checks (read-only) on every configured database; `since` (seconds)
+    overrides the configured window."""
+    from chmigrate.doctor import doctor as run
+
+    return run(settings, since=since)

@@ -276,3 +276,93 @@ class Check:
     code: CheckCode
     passed: bool
     problems: tuple[Problem, ...] = ()
+
+
+# -- doctor -------------------------------------------------------------------------------------------------
+DoctorStatus = Literal["pass", "warn", "fail", "skip"]
+# the checks of `doctor`, in the order it reports them
+DOCTOR_CHECKS = ("clickhouse.connect", "postgres.connect", "verify", "views", "freshness", "rollup", "pricing",
+                 "river")
+DoctorCheck = Literal["clickhouse.connect", "postgres.connect", "verify", "views", "freshness", "rollup", "pricing",
+                      "river"]
+# What a finding says (its sentence and next step are in cli/wording.py):
+FindingCode = Literal[
+    "connected",  # facts: version
+    "unreachable",  # facts: error
+    "not_configured",  # skip: the run leaves this engine out (--only)
+    "engine_unreachable",  # skip: facts: engine (the check needs a database that could not be reached)
+    "query_failed",  # facts: error (a check's query failed)
+    "verify_passed",  # facts: checks (how many)
+    "verify_failed",  # checks: the failing verify checks
+    "views_ok",  # views: "view: source -> target" per view
+    "view_detached",  # facts: view, permanently
+    "view_missing",  # facts: view
+    "view_no_source",  # facts: view
+    "view_no_target",  # facts: view, target
+    "no_table",  # skip (or fail for pricing): facts: table
+    "fresh",  # facts: last_hour, latest
+    "stale_events",  # facts: latest, age_seconds, threshold_seconds
+    "no_recent_events",  # facts: window_seconds (events exist, none in the window)
+    "no_events",  # skip: the table holds no events at all
+    "rollup_ok",  # facts: days (how many compared), first, last
+    "rollup_no_events",  # skip: no events in the days compared; facts: days
+    "rollup_mismatch",  # days: the days whose rollup differs from the raw events
+    "priced",  # facts: rows, models (seen and priced), fetched_at
+    "pricing_empty",  # facts: table
+    "pricing_stale",  # facts: fetched_at, age_seconds, threshold_seconds
+    "unpriced_models",  # models: seen in the window, without a price (their cost is 0)
+    "river_ok",  # facts: state, finalized_at of the latest pricing_refresh (may be absent)
+    "usage_write_stuck",  # facts: retryable, discarded, window_seconds
+    "refresh_none",  # no pricing_refresh job in the table
+    "refresh_failed",  # facts: state, finalized_at, id
+    "refresh_stale",  # facts: finalized_at, age_seconds, threshold_seconds
+    "refresh_pending",  # facts: state, created_at (not finalized: running, retryable, ...)
+]
+
+
+@dataclass(frozen=True)
+class RollupDay:
+    """One day whose rollup does not equal the aggregates over the raw events (sum() on both sides)."""
+
+    day: str  # YYYY-MM-DD, UTC
+    raw_requests: int
+    rollup_requests: int
+    raw_tokens: int
+    rollup_tokens: int
+    raw_cost: str  # exact decimal text
+    rollup_cost: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing `doctor` found: its check, status and code, with the facts its sentence is made from."""
+
+    check: DoctorCheck
+    status: DoctorStatus
+    code: FindingCode
+    facts: tuple[tuple[str, str | int | float | bool | None], ...] = ()
+    days: tuple[RollupDay, ...] = ()
+    models: tuple[tuple[str, int], ...] = ()  # (model, events in the window)
+    views: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = ()
+
+    def fact(self, name: str) -> str | int | float | bool | None:
+        return dict(self.facts).get(name)
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    findings: tuple[Finding, ...]
+    environment: str | None = None
+    clickhouse: str | None = None  # the targets (URLs masked), None when left out
+    postgres: str | None = None
+    since_seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(f.status == "fail" for f in self.findings)
+
+    @property
+    def unreachable(self) -> bool:
+        """A configured database could not be reached: its checks could not run."""
+        return any(f.code == "unreachable" for f in self.findings)

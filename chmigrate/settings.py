@@ -1,5 +1,10 @@
 """Settings, loaded once with a clear precedence:
-command-line flag > CHMIGRATE_* environment > chmigrate.toml or [tool.chmigrate] in pyproject.toml > default.
+command-line flag > CHMIGRATE_* environment > the chosen environment's table > chmigrate.toml or
+[tool.chmigrate] in pyproject.toml > default.
+
+A named environment (`[tool.chmigrate.environments.NAME]`, chosen with --env NAME or CHMIGRATE_ENV) holds
+the same settings as the top level and overrides them; it names its secrets only by reference (a password
+file, or the name of an environment variable) and a password written in it is refused.
 
 Errors name the setting (and its source). Passwords never come from the config
 file itself (only a password *file* path may be named there).
@@ -19,6 +24,48 @@ from chmigrate.masking import mask_url, masked_repr, url_secrets
 
 ENGINES = ("clickhouse", "postgres")
 LOCK_KINDS = ("auto", "keeper", "lease")
+ENV_VAR = "CHMIGRATE_ENV"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in `value`: a number of seconds, or a number with a unit s, m, h or d (`90m`, `48h`, `3d`).
+    ValueError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _UNITS.get(text[-1:]) if text else None
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (seconds, or a number with s, m, h or d: 48h)") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{value!r}: a duration must be more than 0")
+    return seconds
+
+
+@dataclass(frozen=True)
+class DoctorSettings:
+    """What `doctor` looks at and when it complains: `[tool.chmigrate.doctor]` (or an environment's
+    `doctor` table). The defaults are the platform's (../shared/SCHEMA.md)."""
+
+    events_table: str = "llm_usage"
+    rollup_table: str = "llm_usage_daily"
+    rollup_view: str = "llm_usage_daily_mv"
+    pricing_table: str = "orchestrator.model_pricing"
+    river_table: str = "orchestrator.river_job"
+    since: float = 7 * 86400.0  # the window: models seen, latest event, River jobs finalized in it
+    freshness: float = 3600.0  # warn when the latest event is older
+    pricing_max_age: float = 48 * 3600.0  # warn when the newest price fetch (or pricing_refresh job) is older
+    rollup_days: int = 3  # complete days compared between the raw events and the rollup
+    query_timeout: float = 30.0  # seconds each query may take
+
+
+_DOCTOR_KINDS = {"events_table": "table", "rollup_table": "table", "rollup_view": "table",
+                 "pricing_table": "pg_table", "river_table": "pg_table", "since": "duration",
+                 "freshness": "duration", "pricing_max_age": "duration", "rollup_days": "days",
+                 "query_timeout": "duration"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +98,8 @@ class Settings:
     # not switched off by another source); `protected_by` names the setting that did.
     protected: bool = False
     protected_by: str | None = None
+    environment: str | None = None  # the named environment chosen (--env / CHMIGRATE_ENV)
+    doctor: DoctorSettings = field(default_factory=DoctorSettings)
     # where each value came from, as errors name it: "--clickhouse-url", "CHMIGRATE_CLICKHOUSE_URL", ...
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -117,7 +166,10 @@ _ENV: dict[str, tuple[str, str]] = {
     "clickhouse_password_file": ("CHMIGRATE_CLICKHOUSE_PASSWORD_FILE", "path"),
     "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
 }
-_FILE_ONLY = {"variables", "protected"}
+_FILE_ONLY = {"variables", "protected", "doctor", "environments", "clickhouse_password_env",
+              "postgres_password_env"}
+# keys an environment table may hold besides the settings: `cluster` is the ${cluster} variable
+_ENVIRONMENT_ONLY = {"cluster"}
 PROTECTED_ENV = "CHMIGRATE_PROTECTED"
 # settings whose flag is not --NAME-WITH-DASHES
 _FLAGS = {"clickhouse_password_file": "--password-file"}
@@ -133,6 +185,11 @@ def load(
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
     file_values, config_file = _read_config(cwd, flags.get("config"))
+    labels = {name: f"{config_file}: {name}" for name in file_values}  # how an error names a file value
+    environment = flags.get("env") or env.get(ENV_VAR) or None
+    if environment is not None:
+        file_values, labels = _environment(file_values, labels, str(environment), config_file,
+                                           "--env" if flags.get("env") else ENV_VAR)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -142,7 +199,7 @@ def load(
         elif var in env and env[var] != "":
             raw, source = env[var], var
         elif name in file_values:
-            raw, source = file_values[name], f"{config_file}: {name}"
+            raw, source = file_values[name], labels[name]
         else:
             continue
         values[name] = _coerce(name, raw, kind, source)
@@ -155,20 +212,18 @@ def load(
 
     protected_by = None
     for raw, source in ((env.get(PROTECTED_ENV), PROTECTED_ENV),
-                        (file_values.get("protected"), f"{config_file}: protected")):
+                        (file_values.get("protected"), labels.get("protected", ""))):
         if raw is not None and raw != "" and _coerce("protected", raw, "bool", source):
             protected_by = f"{source} = {str(raw).lower()}"
             break
 
-    ch_pw = _password(values.pop("clickhouse_password_file", None), "clickhouse_password_file",
-                      env.get("CLICKHOUSE_PASSWORD"))
-    pg_pw = _password(values.pop("postgres_password_file", None), "postgres_password_file",
-                      env.get("PGPASSWORD"))
+    ch_pw = _secret("clickhouse", values, sources, file_values, labels, env, "CLICKHOUSE_PASSWORD")
+    pg_pw = _secret("postgres", values, sources, file_values, labels, env, "PGPASSWORD")
 
     variables: dict[str, str] = {}
     file_vars = file_values.get("variables", {})
     if not isinstance(file_vars, dict):
-        raise ConfigError(f"{config_file}: variables", "must be a table of NAME = \"value\"")
+        raise ConfigError(labels.get("variables", "variables"), "must be a table of NAME = \"value\"")
     variables.update({str(k): str(v) for k, v in file_vars.items()})
     prefix = "CHMIGRATE_VAR_"
     variables.update({k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)})
@@ -190,9 +245,92 @@ def load(
     ledger = values.get("ledger_table", defaults.ledger_table)
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
+    doctor = _doctor(file_values.get("doctor", {}), labels.get("doctor", "doctor"))
     return Settings(**values, clickhouse_password=ch_pw, postgres_password=pg_pw, variables=variables,
                     config_file=config_file, sources=sources, protected=protected_by is not None,
-                    protected_by=protected_by)
+                    protected_by=protected_by, environment=environment, doctor=doctor)
+
+
+def _environment(file_values: Mapping[str, Any], labels: Mapping[str, str], name: str, config_file: Path | None,
+                 chosen_by: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config file's values with environment `name`'s table laid over them, and each value's label.
+    Refuses an unknown environment and a password written in the table (secrets only by reference)."""
+    tables = file_values.get("environments", {})
+    where = str(config_file) if config_file else "no config file (chmigrate.toml or [tool.chmigrate] in pyproject.toml)"
+    if not isinstance(tables, dict) or any(not isinstance(t, dict) for t in tables.values()):
+        raise ConfigError(f"{config_file}: environments", "must hold tables: [tool.chmigrate.environments.NAME]")
+    if name not in tables:
+        known = ", ".join(sorted(tables)) or "none"
+        raise ConfigError(chosen_by, f"no environment {name!r} in {where} (known: {known})",
+                          hint="environments are tables [tool.chmigrate.environments.NAME] (in chmigrate.toml: "
+                          "[environments.NAME])")
+    values, out_labels = dict(file_values), dict(labels)
+    for key, value in tables[name].items():
+        label = f"{config_file}: environments.{name}.{key}"
+        if "password" in key and not key.endswith(("_password_file", "_password_env")):
+            raise ConfigError(label, "a password is never written in the config: name a file "
+                              "(clickhouse_password_file = \"PATH\") or an environment variable "
+                              "(clickhouse_password_env = \"VARIABLE\"); likewise postgres_password_*")
+        if key.endswith("_url") and url_secrets(str(value)):
+            raise ConfigError(label, "this URL holds a password: a password is never written in the config; "
+                              "name it with clickhouse_password_env / postgres_password_env (a variable) or "
+                              "*_password_file (a file)")
+        if key not in set(_ENV) | _FILE_ONLY | _ENVIRONMENT_ONLY or key == "environments":
+            raise ConfigError(label, "unknown setting", hint="an environment holds the settings of the top level "
+                              "(clickhouse_url, database, postgres_url, ..., doctor) and cluster")
+        if key in ("variables", "doctor") and isinstance(value, dict) and isinstance(values.get(key), dict):
+            value = {**values[key], **value}
+        elif key == "cluster":
+            key, value = "variables", {**(values.get("variables") or {}), "cluster": str(value)}
+        values[key], out_labels[key] = value, label
+    return values, out_labels
+
+
+def _secret(engine: str, values: dict[str, Any], sources: Mapping[str, str], file_values: Mapping[str, Any],
+            labels: Mapping[str, str], env: Mapping[str, str], fallback_var: str) -> str | None:
+    """An engine's password: its password file (flag, CHMIGRATE_*_PASSWORD_FILE or the config), else the
+    variable the config names (`*_password_env`), else `fallback_var` (CLICKHOUSE_PASSWORD, PGPASSWORD)."""
+    setting = f"{engine}_password_file"
+    path = values.pop(setting, None)
+    ref = file_values.get(f"{engine}_password_env")
+    from_config = sources.get(setting, "") == labels.get(setting)
+    if ref is not None and path is not None and from_config:
+        raise ConfigError(labels[f"{engine}_password_env"], f"give either {engine}_password_env or {setting}")
+    if path is None and ref is not None:
+        label = labels[f"{engine}_password_env"]
+        if not isinstance(ref, str) or not ref:
+            raise ConfigError(label, "must name an environment variable")
+        if not env.get(ref):
+            raise ConfigError(label, f"names the environment variable {ref}, which is not set")
+        return env[ref]
+    return _password(path, setting, env.get(fallback_var))
+
+
+def _doctor(table: Any, label: str) -> DoctorSettings:
+    """`[tool.chmigrate.doctor]`: names and thresholds; an error names the key."""
+    if not isinstance(table, dict):
+        raise ConfigError(label, "must be a table of settings, e.g. freshness = \"2h\"")
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        where = f"{label}.{key}"
+        kind = _DOCTOR_KINDS.get(key)
+        if kind is None:
+            raise ConfigError(where, "unknown setting", hint="known: " + ", ".join(_DOCTOR_KINDS))
+        try:
+            if kind == "duration":
+                values[key] = parse_duration(raw)
+            elif kind == "days":
+                if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 366:
+                    raise ValueError("a whole number of days from 1 to 366")
+                values[key] = raw
+            else:
+                parts, most = str(raw).split("."), 2 if kind == "pg_table" else 1
+                if not all(parts) or any(c in str(raw) for c in "`\"'\n ") or len(parts) > most:
+                    raise ValueError("a plain table name" + (" (schema.table)" if kind == "pg_table" else ""))
+                values[key] = str(raw)
+        except ValueError as exc:
+            raise ConfigError(where, f"invalid value {raw!r} ({exc})") from None
+    return DoctorSettings(**values)
 
 
 def _check_urls(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:

@@ -36,6 +36,9 @@ def _env(text: str) -> str:
 
 
 _COMMON: list[tuple[str, Any, Any]] = [
+    ("env", Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional
+        "--env", metavar="NAME", help=_env("the named environment [tool.chmigrate.environments.NAME] of the config "
+        "file [env CHMIGRATE_ENV]"), rich_help_panel="Connection")], None),
     ("clickhouse_url", Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional
         "--clickhouse-url", metavar="URL", help=_env("ClickHouse HTTP(S) URL, e.g. http://default@127.0.0.1:8123/"
         "default [env CHMIGRATE_CLICKHOUSE_URL; default: the embedded local engine]"),
@@ -160,11 +163,15 @@ def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], ter
             "migrations_dir": common["migrations_dir"],
             "var": common["var"],
             "config": common["config"],
+            "env": common["env"],
         }
         if own.get("lock_timeout") is not None:
             flags["lock_timeout"] = own.pop("lock_timeout")
         own.pop("lock_timeout", None)
         settings = load(flags)
+        if settings.environment is not None:  # every command says which environment it runs in
+            term.environment = settings.environment
+            term.info(f"environment: {settings.environment} ({settings.config_file})")
         return fn(Context(settings, term, debug), **own)
     except ChmigrateError as exc:
         secrets = settings.secrets if settings else _early_secrets(common)

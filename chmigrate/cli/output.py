@@ -23,6 +23,7 @@ class Terminal:
         self.json = json  # stdout is one JSON document: the result, or the error when there is none
         self.documented = False
         self.errors: list[tuple[str, str | None]] = []  # (message, hint) as printed by error()
+        self.environment: str | None = None  # the named environment (--env): every JSON document names it
         self.quiet = quiet
         self.verbose = verbose and not quiet
         self.rich = (not machine) and self.out.isatty()
@@ -68,6 +69,9 @@ class Terminal:
 
     def document(self, data: Any) -> None:
         self.documented = True
+        if self.environment is not None and isinstance(data, dict):
+            head = {k: data[k] for k in ("version",) if k in data}
+            data = {**head, "environment": self.environment, **data}
         json.dump(data, self.out, indent=2, sort_keys=False, default=str)
         self.out.write("\n")
         self.out.flush()

@@ -26,6 +26,7 @@ from chmigrate.results import (
 if TYPE_CHECKING:
     from chmigrate.api import DiffResult, VerifyResult
     from chmigrate.operations.drift import BaselineResult
+    from chmigrate.results import DoctorResult
 
 JSON_VERSION = 1
 EXISTS_NOTE = ": its object already exists, `up` refuses (see `chmigrate baseline`)"
@@ -232,3 +233,22 @@ def released_line(c: ReleasedClaim) -> str:
 
 def unlock_document(released: Sequence[ReleasedClaim]) -> dict[str, Any]:
     return {"version": JSON_VERSION, "clickhouse": {"released": [asdict(c) for c in released]}}
+
+
+def doctor_document(result: DoctorResult) -> dict[str, Any]:
+    from chmigrate.cli.wording import DOCTOR_TITLES, finding_lines
+
+    findings = []
+    for f in result.findings:
+        text, step = finding_lines(f)
+        findings.append({"check": f.check, "title": DOCTOR_TITLES[f.check], "status": f.status, "code": f.code,
+                         "finding": text, "next_step": step, "facts": dict(f.facts),
+                         "days": [asdict(d) for d in f.days],
+                         "models": [{"model": m, "events": n} for m, n in f.models],
+                         "views": list(f.views),
+                         "checks": [{"engine": c.engine, "code": c.code, "check": check_title(c),
+                                     "details": [problem_line(p) for p in c.problems]} for c in f.checks]})
+    counts = {s: sum(f.status == s for f in result.findings) for s in ("pass", "warn", "fail", "skip")}
+    return {"version": JSON_VERSION, "passed": not result.failed, "counts": counts,
+            "clickhouse": result.clickhouse, "postgres": result.postgres, "since_seconds": result.since_seconds,
+            "findings": findings}

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chmigrate.results import Check, CheckCode, LockResult, MigrationStatus, Problem, StateDetail, ViewMismatch
+from chmigrate.results import (
+    Check,
+    CheckCode,
+    Finding,
+    LockResult,
+    MigrationStatus,
+    Problem,
+    StateDetail,
+    ViewMismatch,
+)
 
 if TYPE_CHECKING:
     from chmigrate.schema.reconcile import Refusal
@@ -110,3 +119,123 @@ def _view_problem(v: ViewMismatch) -> str:
 
 def refusal(code: Refusal) -> str:
     return REFUSALS[code]
+
+
+# -- doctor -------------------------------------------------------------------------------------------------
+def duration(seconds: float) -> str:
+    """48 h, 90 min, 3 d, 20 s: the unit a person would say."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and (seconds % size == 0 or seconds >= 2 * size):
+            value = seconds / size
+            return f"{value:.0f} {unit}" if abs(value - round(value)) < 0.05 else f"{value:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def finding_lines(f: Finding) -> tuple[str, str | None]:
+    """What a doctor finding says, in one line, and the next step (None when there is none)."""
+    v = f.fact
+    backfill = f"rebuild the missing days with `chmigrate backfill {v('view') or 'VIEW'}`"
+    if f.code == "connected":
+        return f"{v('target')}: server {v('version')}", None
+    if f.code == "unreachable":
+        return f"cannot reach it: {v('error')}", "check the URL, the port-forward and the password (--debug)"
+    if f.code == "not_configured":
+        return f"skipped: {v('engine')} is left out of this run (--only)", None
+    if f.code == "engine_unreachable":
+        return f"skipped: {v('engine')} could not be reached", None
+    if f.code == "query_failed":
+        return f"the check's query failed: {v('error')}", "check the user's privileges on the table (--debug)"
+    if f.code == "verify_passed":
+        return f"migrations applied, checksums match, no drift, views fit their targets ({v('checks')} checks)", \
+            None
+    if f.code == "verify_failed":
+        first = [f"{c.engine}: {CHECK_TITLES[c.code]}" + (f" ({problem_line(c.problems[0])})" if c.problems else "")
+                 for c in f.checks]
+        return "failed: " + "; ".join(first), "run `chmigrate verify` for every problem, `chmigrate diff` for drift"
+    if f.code == "views_ok":
+        return "attached, source and target exist: " + "; ".join(f.views), None
+    if f.code == "view_detached":
+        how = "permanently " if v("permanently") else ""
+        return f"{v('view')} is {how}detached: a detached view rolls up nothing, a detached table takes no " \
+            "inserts", f"ATTACH TABLE {v('view')}, then {backfill}"
+    if f.code == "view_missing":
+        return f"{v('view')} does not exist: nothing fills the rollup", "run `chmigrate up`, then " + backfill
+    if f.code == "view_no_source":
+        return f"{v('view')} reads from no existing table: nothing reaches it", \
+            "recreate the source table, or the view (a migration), then " + backfill
+    if f.code == "view_no_target":
+        return f"{v('view')} writes to {v('target')}, which does not exist", "run `chmigrate up` (or a migration " \
+            "that recreates the target)"
+    if f.code == "no_table" and f.check == "river":
+        return f"skipped: {v('table')} does not exist (River creates it beside the orchestrator's tables)", None
+    if f.code == "no_table":
+        if f.status == "skip":
+            return f"skipped: {v('table')} does not exist", "run `chmigrate up`"
+        return f"{v('table')} does not exist: costs will show as 0", "run `chmigrate up`"
+    if f.code == "fresh":
+        return f"{int(v('last_hour') or 0):,} events in the last hour; latest {v('latest')} UTC", None
+    if f.code == "stale_events":
+        return f"the latest event is {duration(float(v('age_seconds') or 0))} old ({v('latest')} UTC), older " \
+            f"than {duration(float(v('threshold_seconds') or 0))}", "is the orchestrator writing? see the river " \
+            "check (usage_write jobs) and the orchestrator's logs"
+    if f.code == "no_recent_events":
+        return f"no event in {v('table')} in the last {duration(float(v('window_seconds') or 0))}", \
+            "is the orchestrator writing? see the river check (usage_write jobs) and the orchestrator's logs"
+    if f.code == "no_events":
+        return f"skipped: {v('table')} holds no events yet", None
+    if f.code == "rollup_ok":
+        return f"the rollup equals the raw events on the last {v('days')} complete days ({v('first')} to " \
+            f"{v('last')}): tokens, cost and requests", None
+    if f.code == "rollup_no_events":
+        return f"skipped: no events on the last {v('days')} complete days ({v('first')} to {v('last')})", None
+    if f.code == "rollup_mismatch":
+        days = "; ".join(f"{d.day}: {d.rollup_requests:,} requests in the rollup, {d.raw_requests:,} raw "
+                         f"(tokens {d.rollup_tokens:,}/{d.raw_tokens:,}, cost {d.rollup_cost}/{d.raw_cost})"
+                         for d in f.days)
+        return f"{v('table')} differs from the raw events on {len(f.days)} day(s): {days}", \
+            f"the view was detached, broken or recreated without backfill: {backfill}"
+    if f.code == "priced":
+        return f"{v('table')} prices every model seen ({v('models')}); newest fetch {v('fetched_at')}", None
+    if f.code == "pricing_empty":
+        return f"{v('table')} has no rows: costs will show as 0", "run the orchestrator's pricing_refresh job " \
+            "(River) and check its logs; the orchestrator reads the prices at start-up"
+    if f.code == "pricing_stale":
+        return f"the newest price fetch is {duration(float(v('age_seconds') or 0))} old ({v('fetched_at')}), older " \
+            f"than {duration(float(v('threshold_seconds') or 0))}", "check the pricing_refresh job (river check)"
+    if f.code == "unpriced_models":
+        listed = ", ".join(f"{m} ({n:,} events)" for m, n in f.models)
+        return f"{len(f.models)} model(s) seen in the last {duration(float(v('window_seconds') or 0))} have no " \
+            f"price, so their cost is 0: {listed}", f"add them to {v('table')} (the pricing_refresh job), then " \
+            "restart the orchestrator to reload its pricing cache"
+    if f.code == "river_ok":
+        return f"no usage_write job stuck; the latest pricing_refresh job ({v('id')}) completed at " \
+            f"{v('finalized_at')}", None
+    if f.code == "usage_write_stuck":
+        return f"usage_write jobs not written to ClickHouse: {v('retryable')} retryable, {v('discarded')} " \
+            f"discarded in the last {duration(float(v('window_seconds') or 0))}", \
+            f"read their errors (SELECT id, state, errors FROM {v('table')} WHERE kind = 'usage_write' AND state " \
+            "IN ('retryable', 'discarded')); is ClickHouse reachable from the orchestrator?"
+    if f.code == "refresh_none":
+        return f"no pricing_refresh job in {v('table')}", "is the orchestrator's River scheduler running?"
+    if f.code == "refresh_failed":
+        return f"the latest pricing_refresh job ({v('id')}) was {v('state')} at {v('finalized_at')}: prices are " \
+            "not refreshed", f"read its errors (SELECT errors FROM {v('table')} WHERE id = {v('id')})"
+    if f.code == "refresh_stale":
+        return f"the latest pricing_refresh job completed {duration(float(v('age_seconds') or 0))} ago " \
+            f"({v('finalized_at')})", "is the orchestrator's River scheduler running?"
+    if f.code == "refresh_pending":
+        return f"the latest pricing_refresh job ({v('id')}) is {v('state')} (created {v('created_at')})", \
+            "wait for it, or read its errors if it stays so"
+    raise AssertionError(f"no wording for doctor finding {f.code!r}")
+
+
+DOCTOR_TITLES = {
+    "clickhouse.connect": "ClickHouse reachable",
+    "postgres.connect": "Postgres reachable",
+    "verify": "verify",
+    "views": "materialized views",
+    "freshness": "data freshness",
+    "rollup": "rollup consistency",
+    "pricing": "model pricing",
+    "river": "River jobs",
+}

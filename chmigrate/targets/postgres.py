@@ -11,7 +11,7 @@ SQLAlchemy, Alembic and psycopg are imported only when a `Postgres` is built.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +127,22 @@ class Postgres:
 
         with self._translated(), self._engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    def read(self, sql: str, params: Mapping[str, Any] | None = None, *,
+             timeout: float = 30.0) -> list[tuple[Any, ...]]:
+        """Rows of one query, run in a READ ONLY transaction with a statement timeout (then rolled back)."""
+        from sqlalchemy import text
+
+        with self._translated(), self._engine.connect() as conn:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+            rows = [tuple(r) for r in conn.execute(text(sql), dict(params or {})).fetchall()]
+            conn.rollback()
+            return rows
+
+    @property
+    def server_version(self) -> str:
+        return str(self.read("SHOW server_version")[0][0])
 
     # -- commands -----------------------------------------------------------------------------
     def status(self) -> TargetStatus:
