@@ -276,3 +276,31 @@ class Check:
     code: CheckCode
     passed: bool
     problems: tuple[Problem, ...] = ()
+
+
+LintSeverity = Literal["error", "warning", "notice"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint finding: a rule's code and severity (after the config), where, on what, and its message."""
+
+    code: str
+    severity: LintSeverity
+    file: str
+    line: int
+    object: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LintResult:
+    findings: tuple[Finding, ...]
+    files: tuple[str, ...]  # the files linted, in version order
+    selection: Literal["pending", "paths", "since"]
+    server_version: str | None = None  # the version the server-version rules checked against
+    schema: Literal["replayed", "none"] = "replayed"  # whether the schema rules had the replayed schema
+    suppressed: int = 0  # findings a lint-ignore comment accepted
+
+    def count(self, severity: LintSeverity) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)

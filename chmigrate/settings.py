@@ -51,6 +51,8 @@ class Settings:
     # not switched off by another source); `protected_by` names the setting that did.
     protected: bool = False
     protected_by: str | None = None
+    # `[tool.chmigrate.lint]` (severities, disabled rules, server_version, cluster), checked by chmigrate.lint
+    lint: Mapping[str, Any] = field(default_factory=dict, compare=False)
     # where each value came from, as errors name it: "--clickhouse-url", "CHMIGRATE_CLICKHOUSE_URL", ...
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -117,7 +119,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "clickhouse_password_file": ("CHMIGRATE_CLICKHOUSE_PASSWORD_FILE", "path"),
     "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
 }
-_FILE_ONLY = {"variables", "protected"}
+_FILE_ONLY = {"variables", "protected", "lint"}
 PROTECTED_ENV = "CHMIGRATE_PROTECTED"
 # settings whose flag is not --NAME-WITH-DASHES
 _FLAGS = {"clickhouse_password_file": "--password-file"}
@@ -190,9 +192,12 @@ def load(
     ledger = values.get("ledger_table", defaults.ledger_table)
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
+    lint = file_values.get("lint", {})
+    if not isinstance(lint, dict):
+        raise ConfigError(f"{config_file}: lint", "must be a table ([tool.chmigrate.lint])")
     return Settings(**values, clickhouse_password=ch_pw, postgres_password=pg_pw, variables=variables,
                     config_file=config_file, sources=sources, protected=protected_by is not None,
-                    protected_by=protected_by)
+                    protected_by=protected_by, lint=dict(lint))
 
 
 def _check_urls(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:

@@ -250,13 +250,19 @@ def replay_in_subprocess(
     timeout: float = 900.0,
 ) -> Schema:
     """Replay into an in-process chDB of a child process (`python -m chmigrate.schema.replay`)."""
+    reply = run_replay(_request(migrations, database, exclude, settings), python=python, timeout=timeout)
+    return _schema_from_reply(reply)
+
+
+def run_replay(request: Mapping[str, Any], *, python: str | None = None, timeout: float = 900.0) -> dict[str, Any]:
+    """Send a replay request (see chmigrate.schema.replay) to a child process and return its reply."""
     package_root = str(Path(chmigrate.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     try:
         proc = subprocess.run(
             [python or sys.executable, "-m", "chmigrate.schema.replay"],
-            input=json.dumps(_request(migrations, database, exclude, settings)),
+            input=json.dumps(request),
             capture_output=True,
             text=True,
             env=env,
@@ -267,11 +273,11 @@ def replay_in_subprocess(
             f"replaying the migrations in a scratch engine took longer than {timeout:.0f} s"
         ) from None
     try:
-        reply = json.loads(proc.stdout)
+        reply: dict[str, Any] = json.loads(proc.stdout)
     except ValueError:
         tail = " ".join(proc.stderr.split())[-400:]
         raise DatabaseError(f"the scratch engine process failed (exit {proc.returncode}): {tail}") from None
-    return _schema_from_reply(reply)
+    return reply
 
 
 def _schema_from_reply(reply: Mapping[str, Any]) -> Schema:
