@@ -184,7 +184,7 @@ def _since(migrations: Sequence[Migration], ref: str, directory: Path, cwd: Path
     chosen: list[Migration] = []
     history: list[Finding] = []
     for m in migrations:
-        kind = status.get(m.path.resolve())
+        kind = status.get(m.path.resolve(), "")
         if kind not in ("A", "M"):
             continue
         chosen.append(m)

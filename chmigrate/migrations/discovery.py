@@ -107,7 +107,8 @@ def load(path: Path, variables: Mapping[str, str], *, allow_session: bool = Fals
     if text.startswith("\ufeff"):
         text = text[1:]
     up_text, down_text, down_line = _parts(text)
-    up = _statements(path, up_text, 1, variables, allow_session)  # empty for a file `new` scaffolded: pending, `up` refuses it
+    # empty for a file `new` scaffolded: pending, `up` refuses it
+    up = _statements(path, up_text, 1, variables, allow_session)
     settings = _header_settings(path, up_text, up[0].line if up else None)
     down = _statements(path, down_text, down_line, variables, allow_session) if down_text is not None else None
     return Migration(version=parsed.version, name=parsed.name, path=path, checksum=checksum(data),
