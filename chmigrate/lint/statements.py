@@ -276,7 +276,7 @@ def key_elements(tokens: Sequence[Token]) -> list[str]:
     """The elements of a sorting key as canonical text: `(a, b)` and `tuple(a, b)` -> ["a", "b"];
     `tuple()` -> []."""
     toks = list(tokens)
-    if toks and toks[0].is_word("tuple") and len(toks) > 1 and toks[1].text == "(":
+    if toks and toks[0].is_word("TUPLE") and len(toks) > 1 and toks[1].text == "(":
         toks = toks[1:]
     if toks and toks[0].text == "(" and matching_paren(toks, 0) == len(toks) - 1:
         toks = toks[1:-1]
