@@ -140,6 +140,10 @@ def _drop(ctx: FileContext, st: Stmt, state: _State) -> Iterator[Hit]:
         return
     db, name, _ = found
     state.dropped.add((db, name))
+    if kind == "VIEW" and ctx.before is not None and db == ctx.database:
+        old = ctx.before.view(name)
+        if old is not None and not old.materialized:
+            return  # a plain view holds no data
     what = {"TABLE": "the table and its data", "VIEW": "the view (a materialized view: its inner table's data)",
             "DICTIONARY": "the dictionary"}[kind]
     yield "CH101", st.line, _q(db, name), f"DROP {kind} {_q(db, name)} deletes {what}"
@@ -170,7 +174,7 @@ def _create_table(ctx: FileContext, st: Stmt, table: TableDef, state: _State) ->
     if ttl is not None:
         yield from _ttl_version(ctx, st, obj, ttl[0], ttl[1], types)
     settings = table.clauses.get("SETTINGS")
-    if settings is not None:
+    if settings is not None and table.engine.endswith("MergeTree"):  # other engines' settings are their own
         yield from _setting_hits(ctx, st, settings[1], settings[0] + 1)
     yield from _replicated_path(st, obj, table)
     if ctx.cluster and table.engine.startswith("Replicated") and on_cluster(st.tokens) < 0:
