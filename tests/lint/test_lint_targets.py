@@ -1,0 +1,32 @@
+"""lint on every target: the ledger of the configured engine decides what is pending, and a server's own
+version is the default target of the version rules (the embedded engine has none)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chmigrate import api
+from tests.conftest import Target
+
+TTL64 = """CREATE TABLE IF NOT EXISTS lint_ttl (id UInt64, ts DateTime64(3)) ENGINE = MergeTree ORDER BY id
+TTL toDateTime(ts) + INTERVAL 13 MONTH;
+ALTER TABLE llm_usage DROP COLUMN IF EXISTS session_id;
+
+-- chmigrate:down
+DROP TABLE IF EXISTS lint_ttl;
+"""
+
+
+def test_pending_from_the_target_ledger_and_version_from_the_server(target: Target, seed_copy: Path) -> None:
+    api.up(target.settings(seed_copy, to="0002"), to="0002")
+    (seed_copy / "0004_lint_me.sql").write_text(TTL64, encoding="utf-8")
+    result = api.lint(target.settings(seed_copy))
+    assert [Path(f).name for f in result.files] == ["0003_create_llm_usage_daily_mv.sql", "0004_lint_me.sql"]
+    assert [(f.code, Path(f.file).name, f.line) for f in result.findings if f.severity != "notice"] == [
+        ("CH102", "0004_lint_me.sql", 3)]
+    if target.kind == "embedded":
+        assert result.server_version is None
+    else:
+        with target.connect() as ch:
+            assert result.server_version == ".".join(ch.server_version.split(".")[:2])
+    assert api.lint(target.settings(seed_copy), server_version="24.8").server_version == "24.8"
