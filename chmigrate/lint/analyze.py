@@ -140,9 +140,11 @@ def _drop(ctx: FileContext, st: Stmt, state: _State) -> Iterator[Hit]:
         return
     db, name, _ = found
     state.dropped.add((db, name))
-    if kind == "VIEW" and ctx.before is not None and db == ctx.database:
+    if ctx.before is not None and db == ctx.database and (db, name) not in state.created:
+        if ctx.before.table(name) is None and ctx.before.view(name) is None:
+            return  # it does not exist (DROP ... IF EXISTS of something already gone): nothing is lost
         old = ctx.before.view(name)
-        if old is not None and not old.materialized:
+        if kind == "VIEW" and old is not None and not old.materialized:
             return  # a plain view holds no data
     what = {"TABLE": "the table and its data", "VIEW": "the view (a materialized view: its inner table's data)",
             "DICTIONARY": "the dictionary"}[kind]

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXPECTED: dict[str, dict[str, int]] = {
     "clickhouse-tests": {"CH402": 1, "CH403": 3, "CH501": 1, "CH502": 3, "CH702": 25, "CH802": 9, "CH803": 4,
                          "CH804": 30},
-    "laminar": {"CH101": 13, "CH302": 1, "CH501": 6, "CH702": 13, "CH804": 50},
+    "laminar": {"CH101": 8, "CH302": 1, "CH501": 6, "CH702": 13, "CH804": 50},
     "langfuse": {"CH101": 13, "CH501": 6, "CH502": 18, "CH702": 6, "CH804": 46},
     "posthog": {"CH502": 2, "CH804": 1},
     "umami": {"CH402": 2, "CH502": 1, "CH702": 1, "CH804": 1},

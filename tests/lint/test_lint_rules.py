@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chmigrate.schema.objects import View
 from tests.lint.helpers import FILE, hits, lint_text, schema, table, view
 
 EVENTS = table("events", ("id", "UInt64"), ("ts", "DateTime64(3)"), ("v", "String"), ("n", "UInt32"),
@@ -129,3 +130,9 @@ def test_version_rules_only_with_a_target_version() -> None:
     assert hits(lint_text(sql, target="24.8"), "CH501") == [("CH501", FILE, 1)]
     assert hits(lint_text(sql, target="26.1"), "CH501") == []
     assert hits(lint_text(sql), "CH501") == []
+
+
+def test_dropping_what_is_not_there_or_a_plain_view_loses_nothing() -> None:
+    before = schema(EVENTS, View(name="plain", kind="view", query="SELECT 1"))
+    assert hits(lint_text("DROP TABLE IF EXISTS gone;\nDROP VIEW plain;", before=before), "CH101") == []
+    assert hits(lint_text("DROP TABLE IF EXISTS events;", before=before), "CH101") == [("CH101", FILE, 1)]
