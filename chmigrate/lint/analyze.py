@@ -6,7 +6,7 @@ replayed schemas (None when there are none) and returns findings with their rule
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chmigrate.lint import versions
@@ -52,6 +52,8 @@ class FileContext:
     target: versions.Version | None = None  # the server version the version rules check against
     cluster: bool = False  # a cluster is configured
     replicated_databases: frozenset[str] = frozenset()
+    # live sizes of the target database's tables when a server is configured: name -> (rows, bytes, parts)
+    sizes: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,7 +70,7 @@ def analyze(ctx: FileContext) -> list[Finding]:
     state = _State()
 
     def emit(code: str, line: int, obj: str, message: str) -> None:
-        out.append(Finding(code, rule(code).severity, ctx.path, line, obj, message))
+        out.append(Finding(code, rule(code).severity, ctx.path, line, obj, message + _size_note(ctx, code, obj)))
 
     for st in ctx.statements:
         if not st.tokens:
@@ -80,6 +82,23 @@ def analyze(ctx: FileContext) -> list[Finding]:
 
 
 Hit = tuple[str, int, str, str]
+_REWRITES = frozenset({"CH102", "CH107", "CH201", "CH202", "CH203", "CH204"})
+_DESTROYS = frozenset({"CH101", "CH103", "CH105", "CH106"})
+
+
+def _size_note(ctx: FileContext, code: str, obj: str) -> str:
+    """What the live table holds, for the rules about rewriting or destroying it (a server is configured)."""
+    parts = obj.split(".")
+    if len(parts) < 2 or parts[0] != ctx.database or parts[1] not in ctx.sizes:
+        return ""
+    from chmigrate.operations.destruction import human_bytes
+
+    rows, size, count = ctx.sizes[parts[1]]
+    if code in _REWRITES:
+        return f" (rewrites {human_bytes(size)} in {count:,} part{'s' if count != 1 else ''} of {parts[0]}.{parts[1]})"
+    if code in _DESTROYS:
+        return f" ({parts[0]}.{parts[1]} holds {rows:,} rows, {human_bytes(size)})"
+    return ""
 
 
 def _q(db: str, name: str) -> str:

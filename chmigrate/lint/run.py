@@ -24,6 +24,7 @@ from chmigrate.lint.statements import Stmt, read
 from chmigrate.migrations.discovery import SETTINGS_HEADER, Migration, discover
 from chmigrate.results import Finding, LintResult
 from chmigrate.schema.objects import Schema
+from chmigrate.targets.clickhouse import ClickHouse
 
 _IGNORE = re.compile(r"^(?:--|#)\s*chmigrate:lint-ignore\b(?P<rest>.*)$", re.I | re.S)
 _CODE = re.compile(r"[A-Za-z]{2}\d{3}")
@@ -52,6 +53,7 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
                           allow_session=True)
     history: list[Finding] = []
     live_version: str | None = None
+    sizes: dict[str, tuple[int, int, int]] = {}
     selection: Literal["pending", "paths", "since"]
     if paths:
         chosen = _by_paths(migrations, paths, cwd)
@@ -60,8 +62,10 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
         chosen, history = _since(migrations, since, target.migrations_dir, cwd)
         selection = "since"
     else:
-        chosen, history, live_version = _pending(migrations, target, cwd)
+        chosen, history, live_version, sizes = _pending(migrations, target, cwd)
         selection = "pending"
+    if selection != "pending" and target.config.url is not None:
+        live_version, sizes = _live(target)
     version_text = server_version or config.server_version or live_version
     if server_version is not None:
         try:
@@ -99,7 +103,7 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
         ctx = FileContext(path=path, statements=statements, database=target.database, has_down=m.down is not None,
                           header_settings=m.settings, header_line=header, before=schemas.get(n),
                           after=schemas.get(n + 1), target=target_version, cluster=config.cluster is not None,
-                          replicated_databases=frozenset(replicated))
+                          replicated_databases=frozenset(replicated), sizes=sizes)
         found = analyze(ctx) + [f for f in findings if f.file == path and f.code in ("CH901", "CH902")]
         findings = [f for f in findings if not (f.file == path and f.code in ("CH901", "CH902"))]
         kept, meta, hidden = _suppress(found, statements, path)
@@ -212,13 +216,26 @@ def _since(migrations: Sequence[Migration], ref: str, directory: Path, cwd: Path
     return chosen, history
 
 
-def _pending(migrations: Sequence[Migration], target: ClickHouseTarget, cwd: Path) -> tuple[list[Migration],
-                                                                                         list[Finding], str | None]:
+def _sizes(ch: ClickHouse, database: str) -> dict[str, tuple[int, int, int]]:
+    """Active parts per table of `database`: (rows, bytes on disk, parts), in one query."""
+    rows = ch.query("SELECT table, sum(rows), sum(bytes_on_disk), count() FROM system.parts WHERE active AND "
+                    "database = {d:String} GROUP BY table", {"d": database})
+    return {str(t): (int(r), int(b), int(n)) for t, r, b, n in rows}
+
+
+def _live(target: ClickHouseTarget) -> tuple[str, dict[str, tuple[int, int, int]]]:
+    with open_clickhouse(target) as ch:
+        return ch.server_version, _sizes(ch, target.database)
+
+
+def _pending(migrations: Sequence[Migration], target: ClickHouseTarget, cwd: Path) -> tuple[
+        list[Migration], list[Finding], str | None, dict[str, tuple[int, int, int]]]:
     from chmigrate.operations.clickhouse import ledger_for
 
     with open_clickhouse(target) as ch:
         states = ledger_for(ch, target).states()
         live = None if ch.embedded else ch.server_version
+        sizes = {} if ch.embedded else _sizes(ch, target.database)
     applied = [int(v) for v, s in states.items() if s.applied]
     newest = max(applied, default=0)
     chosen: list[Migration] = []
@@ -235,7 +252,7 @@ def _pending(migrations: Sequence[Migration], target: ClickHouseTarget, cwd: Pat
             chosen.append(m)
             history.append(Finding("CH901", "error", path, 1, m.version, f"{m.filename} was applied with "
                                    f"checksum {st.checksum[:12]} and is now {m.checksum[:12]}"))
-    return chosen, history, live
+    return chosen, history, live, sizes
 
 
 # -- replay -------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chmigrate import api
 from tests.conftest import Target
 
@@ -30,3 +32,16 @@ def test_pending_from_the_target_ledger_and_version_from_the_server(target: Targ
         with target.connect() as ch:
             assert result.server_version == ".".join(ch.server_version.split(".")[:2])
     assert api.lint(target.settings(seed_copy), server_version="24.8").server_version == "24.8"
+
+
+@pytest.mark.server
+def test_live_sizes_of_what_a_statement_rewrites(http_target: Target, seed_copy: Path) -> None:
+    api.up(http_target.settings(seed_copy, to="0002"), to="0002")
+    with http_target.connect() as ch:
+        ch.execute(f"INSERT INTO `{http_target.database}`.llm_usage (event_time, message_id) "
+                   "SELECT now64(3), toString(number) FROM numbers(1000)")
+    (seed_copy / "0004_lint_me.sql").write_text(TTL64, encoding="utf-8")
+    result = api.lint(http_target.settings(seed_copy))
+    (drop,) = [f for f in result.findings if f.code == "CH102"]
+    assert f"in 1 part of {http_target.database}.llm_usage)" in drop.message, drop.message
+    assert "rewrites " in drop.message
