@@ -54,6 +54,7 @@ class FileContext:
     replicated_databases: frozenset[str] = frozenset()
     # live sizes of the target database's tables when a server is configured: name -> (rows, bytes, parts)
     sizes: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
+    live: bool = False  # sizes were read from a server (a table missing from them holds no rows)
 
 
 @dataclass
@@ -367,7 +368,8 @@ def _alter(ctx: FileContext, st: Stmt, alter: Alter, state: _State) -> Iterator[
     key = (alter.database, alter.name)
     obj = _q(*key)
     old = _table(ctx.before, alter.database, alter.name, ctx)
-    fresh = key in state.created  # created in this file: empty, nothing to rewrite
+    # created in this file, or empty on the live server: nothing to rewrite
+    fresh = key in state.created or (ctx.live and alter.database == ctx.database and alter.name not in ctx.sizes)
     added: list[str] = []
     types = {c.name: c.type for c in old.columns} if old else {}
     mutating = False

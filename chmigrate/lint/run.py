@@ -7,6 +7,8 @@ schema after it, both from one replay into a scratch engine (as `diff` replays),
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 from collections.abc import Sequence
@@ -79,7 +81,8 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
     failure: dict[str, Any] | None = None
     if replay and chosen:
         checkpoints = sorted({k for m in chosen for k in (index[m.version], index[m.version] + 1)})
-        schemas, failure = _replay(migrations[:max(checkpoints)], target.database, checkpoints)
+        schemas, failure = _replay(migrations[:max(checkpoints)], target.database, checkpoints,
+                                   target.local_dir / "cache")
     findings: list[Finding] = list(history)
     if failure is not None and _refused_view(failure, migrations):
         # 26.x refuses a TO view whose output column is not in the target (24.8 accepts it silently)
@@ -103,7 +106,8 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
         ctx = FileContext(path=path, statements=statements, database=target.database, has_down=m.down is not None,
                           header_settings=m.settings, header_line=header, before=schemas.get(n),
                           after=schemas.get(n + 1), target=target_version, cluster=config.cluster is not None,
-                          replicated_databases=frozenset(replicated), sizes=sizes)
+                          replicated_databases=frozenset(replicated), sizes=sizes,
+                          live=target.config.url is not None)
         found = analyze(ctx) + [f for f in findings if f.file == path and f.code in ("CH901", "CH902")]
         findings = [f for f in findings if not (f.file == path and f.code in ("CH901", "CH902"))]
         kept, meta, hidden = _suppress(found, statements, path)
@@ -258,9 +262,12 @@ def _pending(migrations: Sequence[Migration], target: ClickHouseTarget, cwd: Pat
 # -- replay -------------------------------------------------------------------------------------------------
 
 
-def _replay(migrations: Sequence[Migration], database: str, checkpoints: Sequence[int]) -> tuple[
-        dict[int, Schema], dict[str, Any] | None]:
-    from chmigrate.schema.desired import run_replay
+def _replay(migrations: Sequence[Migration], database: str, checkpoints: Sequence[int],
+            cache_dir: Path | None = None) -> tuple[dict[int, Schema], dict[str, Any] | None]:
+    """The schemas at `checkpoints` (after that many files), from one replay; the reply is cached in
+    `cache_dir`, keyed like diff's desired schema (the statements, the scratch engine, chmigrate, the
+    database) and the checkpoints."""
+    from chmigrate.schema.desired import cache_key, run_replay, scratch_engine_version
 
     request = {
         "database": database, "exclude": [], "settings": {}, "checkpoints": list(checkpoints),
@@ -268,7 +275,22 @@ def _replay(migrations: Sequence[Migration], database: str, checkpoints: Sequenc
             {"index": s.index, "line": s.line, "sql": s.sql} for s in m.up
             if not re.match(r"(?is)^\s*(SET|USE)\b", s.sql)]} for m in migrations],
     }
-    reply = run_replay(request)
+    key = cache_key(migrations, engine=scratch_engine_version(), database=database,
+                    exclude=[f"checkpoint {n}" for n in checkpoints])
+    cached = cache_dir / f"lint-{key[:40]}.json" if cache_dir is not None else None
+    reply: dict[str, Any] | None = None
+    if cached is not None and cached.exists():
+        try:
+            reply = json.loads(cached.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            reply = None
+    if reply is None:
+        reply = run_replay(request)
+        if cached is not None and (reply.get("ok") or reply.get("error", {}).get("path")):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(reply), encoding="utf-8")
+            os.replace(tmp, cached)
     schemas = {int(k): Schema.from_dict(v) for k, v in (reply.get("schemas") or {}).items()}
     if reply.get("ok"):
         return schemas, None

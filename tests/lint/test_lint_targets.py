@@ -45,3 +45,9 @@ def test_live_sizes_of_what_a_statement_rewrites(http_target: Target, seed_copy:
     (drop,) = [f for f in result.findings if f.code == "CH102"]
     assert f"in 1 part of {http_target.database}.llm_usage)" in drop.message, drop.message
     assert "rewrites " in drop.message
+    # MODIFY TTL materializes on a table with rows (CH107), not on an empty one (the server says which)
+    (seed_copy / "0005_ttl.sql").write_text(
+        "ALTER TABLE llm_usage MODIFY TTL toDateTime(event_time) + INTERVAL 24 MONTH;\n"
+        "ALTER TABLE llm_usage_daily MODIFY TTL day + INTERVAL 5 YEAR;\n-- chmigrate:down\n", encoding="utf-8")
+    result = api.lint(http_target.settings(seed_copy), paths=[str(seed_copy / "0005_ttl.sql")])
+    assert [(f.code, f.line) for f in result.findings if f.code == "CH107"] == [("CH107", 1)]
