@@ -142,6 +142,8 @@ class TableDef:
 def column_def(part: Sequence[Token], offset: int) -> ColumnDef:
     """One column definition (`name Type DEFAULT ... TTL ... SETTINGS (...)`); `offset` is where `part`
     starts in the statement."""
+    if not part:
+        return ColumnDef("", "", (), (), (), offset)
     name = part[0].name
     levels = depths(part)
     end = len(part)
