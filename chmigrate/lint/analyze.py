@@ -223,6 +223,11 @@ def _rebuild_changes(old: Table, new: TableDef) -> list[str]:
         if [canonical(e, unwrap=True) for e in written] != [canonical(e, unwrap=True) for e in
                                                             key_elements(_tokens(current))]:
             changed.append(what)
+    primary = new.clauses.get("PRIMARY") or new.clauses.get("ORDER")
+    written_primary = [canonical(e, unwrap=True) for e in key_elements(primary[1])] if primary else []
+    old_primary = [canonical(e, unwrap=True) for e in key_elements(_tokens(old.primary_key or old.order_key))]
+    if written_primary != old_primary and "ORDER BY" not in changed:
+        changed.append("PRIMARY KEY")
     return changed
 
 

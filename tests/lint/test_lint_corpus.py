@@ -32,24 +32,24 @@ EXPECTED: dict[str, dict[str, int]] = {
 }
 
 
-def _target(directory: Path) -> ClickHouseTarget:
-    return ClickHouseTarget(config=ClickHouseConfig(local_dir=directory / ".unused"), database="default",
+def _target(directory: Path, local: Path) -> ClickHouseTarget:
+    return ClickHouseTarget(config=ClickHouseConfig(local_dir=local / "clickhouse"), database="default",
                             ledger_table="chmigrate_ledger", lock="auto", lock_lease=30, lock_timeout=60,
-                            migrations_dir=directory, allow_version_gaps=True)
+                            migrations_dir=directory, allow_version_gaps=True, local_dir=local)
 
 
 @pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="DDL corpus not available")
 @pytest.mark.parametrize("folder", sorted(EXPECTED))
-def test_corpus_findings(folder: str) -> None:
+def test_corpus_findings(folder: str, tmp_path: Path) -> None:
     directory = CORPUS / folder
-    result = lint(_target(directory), LintConfig(), paths=[str(directory)], server_version="24.8", cwd=CORPUS)
+    result = lint(_target(directory, tmp_path), LintConfig(), paths=[str(directory)], server_version="24.8", cwd=CORPUS)
     assert dict(sorted(Counter(f.code for f in result.findings).items())) == EXPECTED[folder]
     assert all(f.line >= 1 and f.file.startswith(folder + "/") for f in result.findings)
 
 
-def test_platform_migrations_have_no_error_or_warning() -> None:
+def test_platform_migrations_have_no_error_or_warning(tmp_path: Path) -> None:
     directory = REPO / "clickhouse"
-    result = lint(_target(directory), LintConfig(), paths=[str(directory)], server_version="24.8", cwd=REPO)
+    result = lint(_target(directory, tmp_path), LintConfig(), paths=[str(directory)], server_version="24.8", cwd=REPO)
     assert [f for f in result.findings if f.severity != "notice"] == []
     assert result.files == ("clickhouse/0001_create_llm_usage.sql", "clickhouse/0002_create_llm_usage_daily.sql",
                             "clickhouse/0003_create_llm_usage_daily_mv.sql")

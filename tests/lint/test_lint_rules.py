@@ -149,3 +149,12 @@ def test_unfinished_statements_never_crash_the_rules() -> None:
                               replicated=frozenset({"default"}))
                 except SplitError:
                     continue  # an unterminated literal: discovery reports it (exit 2)
+
+
+def test_recreating_with_another_primary_key_is_a_rebuild() -> None:
+    sql = ("DROP TABLE events;\nCREATE TABLE events (id UInt64, ts DateTime64(3)) ENGINE = MergeTree "
+           "PRIMARY KEY id ORDER BY (id, ts);")
+    before = schema(table("events", ("id", "UInt64"), ("ts", "DateTime64(3)"), order="(id, ts)"))
+    assert hits(lint_text(sql, before=before), "CH302") == [("CH302", FILE, 2)]
+    same = sql.replace("PRIMARY KEY id ", "")
+    assert hits(lint_text(same, before=before), "CH302") == []
