@@ -55,6 +55,7 @@ class FileContext:
     # live sizes of the target database's tables when a server is configured: name -> (rows, bytes, parts)
     sizes: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
     live: bool = False  # sizes were read from a server (a table missing from them holds no rows)
+    known_settings: frozenset[str] | None = None  # the live server's setting names (when it is the target)
 
 
 @dataclass
@@ -488,9 +489,15 @@ def _setting_hits(ctx: FileContext, st: Stmt, tokens: Sequence[Token], offset: i
     if ctx.target is None:
         return
     for name, at in setting_names(tokens):
-        if versions.unknown_setting(name, ctx.target):
+        if _unknown(ctx, name):
             yield "CH502", st.line_at(offset + at), name, f"setting {name} is unknown to ClickHouse " \
                 f"{versions.label(ctx.target)} (code 115)"
+
+
+def _unknown(ctx: FileContext, name: str) -> bool:
+    if ctx.known_settings is not None:
+        return name not in ctx.known_settings
+    return ctx.target is not None and versions.unknown_setting(name, ctx.target)
 
 
 def _settings(ctx: FileContext, st: Stmt) -> Iterator[Hit]:
@@ -542,7 +549,7 @@ def _file_rules(ctx: FileContext, emit: object) -> None:
                 break
     if ctx.target is not None:
         for name, _ in ctx.header_settings:
-            if versions.unknown_setting(name, ctx.target):
+            if _unknown(ctx, name):
                 emit("CH502", ctx.header_line, name, f"setting {name} (in the settings header) is unknown to "
                      f"ClickHouse {versions.label(ctx.target)} (code 115)")
     if not ctx.has_down:

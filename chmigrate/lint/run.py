@@ -54,8 +54,7 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
     migrations = discover(target.migrations_dir, target.variables, allow_gaps=target.allow_version_gaps,
                           allow_session=True)
     history: list[Finding] = []
-    live_version: str | None = None
-    sizes: dict[str, tuple[int, int, int]] = {}
+    live: Live | None = None
     selection: Literal["pending", "paths", "since"]
     if paths:
         chosen = _by_paths(migrations, paths, cwd)
@@ -64,11 +63,12 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
         chosen, history = _since(migrations, since, target.migrations_dir, cwd)
         selection = "since"
     else:
-        chosen, history, live_version, sizes = _pending(migrations, target, cwd)
+        chosen, history, live = _pending(migrations, target, cwd)
         selection = "pending"
     if selection != "pending" and target.config.url is not None:
-        live_version, sizes = _live(target)
-    version_text = server_version or config.server_version or live_version
+        with open_clickhouse(target) as ch:
+            live = read_live(ch, target.database)
+    version_text = server_version or config.server_version or (live.version if live else None)
     if server_version is not None:
         try:
             versions.parse(server_version)
@@ -93,7 +93,10 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
         findings.append(Finding("CH002", rule("CH002").severity, _display(Path(failure["path"]), cwd),
                                 int(failure["line"] or 0), "", f"statement {failure['statement']} fails on the "
                                 f"scratch engine: {' '.join(str(failure['message']).split())[:300]}"))
-    replicated: set[str] = set()
+    replicated: set[str] = set(live.replicated) if live else set()
+    # the live server's own setting names, when it is the version checked against
+    known = live.settings if live and version_text and versions.parse(version_text) == versions.parse(
+        live.version) else None
     suppressed = 0
     for m in migrations:
         statements = tuple(read(s.index, s.line, s.sql) for s in m.up)
@@ -106,8 +109,8 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
         ctx = FileContext(path=path, statements=statements, database=target.database, has_down=m.down is not None,
                           header_settings=m.settings, header_line=header, before=schemas.get(n),
                           after=schemas.get(n + 1), target=target_version, cluster=config.cluster is not None,
-                          replicated_databases=frozenset(replicated), sizes=sizes,
-                          live=target.config.url is not None)
+                          replicated_databases=frozenset(replicated), sizes=live.sizes if live else {},
+                          live=live is not None, known_settings=known)
         found = analyze(ctx) + [f for f in findings if f.file == path and f.code in ("CH901", "CH902")]
         findings = [f for f in findings if not (f.file == path and f.code in ("CH901", "CH902"))]
         kept, meta, hidden = _suppress(found, statements, path)
@@ -220,26 +223,32 @@ def _since(migrations: Sequence[Migration], ref: str, directory: Path, cwd: Path
     return chosen, history
 
 
-def _sizes(ch: ClickHouse, database: str) -> dict[str, tuple[int, int, int]]:
-    """Active parts per table of `database`: (rows, bytes on disk, parts), in one query."""
+@dataclass(frozen=True)
+class Live:
+    """What lint reads from a configured server, in four queries."""
+
+    version: str
+    sizes: dict[str, tuple[int, int, int]]  # table -> (rows, bytes on disk, active parts)
+    replicated: frozenset[str]  # databases whose engine is Replicated
+    settings: frozenset[str]  # every query and MergeTree setting name the server knows
+
+
+def read_live(ch: ClickHouse, database: str) -> Live:
     rows = ch.query("SELECT table, sum(rows), sum(bytes_on_disk), count() FROM system.parts WHERE active AND "
                     "database = {d:String} GROUP BY table", {"d": database})
-    return {str(t): (int(r), int(b), int(n)) for t, r, b, n in rows}
-
-
-def _live(target: ClickHouseTarget) -> tuple[str, dict[str, tuple[int, int, int]]]:
-    with open_clickhouse(target) as ch:
-        return ch.server_version, _sizes(ch, target.database)
+    replicated = ch.query("SELECT name FROM system.databases WHERE engine = 'Replicated'")
+    names = ch.query("SELECT name FROM system.settings UNION ALL SELECT name FROM system.merge_tree_settings")
+    return Live(ch.server_version, {str(t): (int(r), int(b), int(n)) for t, r, b, n in rows},
+                frozenset(str(r[0]) for r in replicated), frozenset(str(r[0]) for r in names))
 
 
 def _pending(migrations: Sequence[Migration], target: ClickHouseTarget, cwd: Path) -> tuple[
-        list[Migration], list[Finding], str | None, dict[str, tuple[int, int, int]]]:
+        list[Migration], list[Finding], Live | None]:
     from chmigrate.operations.clickhouse import ledger_for
 
     with open_clickhouse(target) as ch:
         states = ledger_for(ch, target).states()
-        live = None if ch.embedded else ch.server_version
-        sizes = {} if ch.embedded else _sizes(ch, target.database)
+        live = None if ch.embedded else read_live(ch, target.database)
     applied = [int(v) for v, s in states.items() if s.applied]
     newest = max(applied, default=0)
     chosen: list[Migration] = []
@@ -256,7 +265,7 @@ def _pending(migrations: Sequence[Migration], target: ClickHouseTarget, cwd: Pat
             chosen.append(m)
             history.append(Finding("CH901", "error", path, 1, m.version, f"{m.filename} was applied with "
                                    f"checksum {st.checksum[:12]} and is now {m.checksum[:12]}"))
-    return chosen, history, live, sizes
+    return chosen, history, live
 
 
 # -- replay -------------------------------------------------------------------------------------------------

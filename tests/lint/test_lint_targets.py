@@ -51,3 +51,13 @@ def test_live_sizes_of_what_a_statement_rewrites(http_target: Target, seed_copy:
         "ALTER TABLE llm_usage_daily MODIFY TTL day + INTERVAL 5 YEAR;\n-- chmigrate:down\n", encoding="utf-8")
     result = api.lint(http_target.settings(seed_copy), paths=[str(seed_copy / "0005_ttl.sql")])
     assert [(f.code, f.line) for f in result.findings if f.code == "CH107"] == [("CH107", 1)]
+
+
+@pytest.mark.server
+def test_setting_names_come_from_the_live_server(http_target: Target, seed_copy: Path) -> None:
+    (seed_copy / "0004_settings.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS s (id UInt64) ENGINE = MergeTree ORDER BY id\n"
+        "SETTINGS index_granularity = 8192, no_such_setting_anywhere = 1;\n-- chmigrate:down\n", encoding="utf-8")
+    result = api.lint(http_target.settings(seed_copy), paths=[str(seed_copy / "0004_settings.sql")])
+    assert [(f.code, f.object, f.line) for f in result.findings if f.code == "CH502"] == [
+        ("CH502", "no_such_setting_anywhere", 2)]
