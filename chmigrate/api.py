@@ -40,7 +40,7 @@ from chmigrate.settings import Settings
 if TYPE_CHECKING:
     from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
     from chmigrate.operations.snapshot import SnapshotResult
-    from chmigrate.results import Check, DestructionReport, DoctorResult
+    from chmigrate.results import Check, DestructionReport, DoctorResult, LintResult
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 
@@ -272,3 +272,15 @@ def doctor(settings: Settings, *, since: float | None = None) -> DoctorResult:
     from chmigrate.doctor import doctor as run
 
     return run(settings, since=since)
+
+
+def lint(settings: Settings, *, paths: Sequence[str] = (), since: str | None = None,
+         server_version: str | None = None) -> LintResult:
+    """Lint the ClickHouse migrations: the pending ones, `paths`, or those changed since the git ref `since`,
+    each in the context of the schema the migrations before it produce. Needs no server; with one
+    configured, its ledger decides what is pending and its version is the default target version."""
+    from chmigrate.lint import config
+    from chmigrate.lint.run import lint as run
+
+    return run(resolve_clickhouse(settings), config.load(settings.lint), paths=paths, since=since,
+               server_version=server_version)

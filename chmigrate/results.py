@@ -333,6 +333,9 @@ class RollupDay:
     rollup_cost: str
 
 
+LintSeverity = Literal["error", "warning", "notice"]
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing `doctor` found: its check, status and code, with the facts its sentence is made from."""
@@ -366,3 +369,28 @@ class DoctorResult:
     def unreachable(self) -> bool:
         """A configured database could not be reached: its checks could not run."""
         return any(f.code == "unreachable" for f in self.findings)
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One lint finding: a rule's code and severity (after the config), where, on what, and its message."""
+
+    code: str
+    severity: LintSeverity
+    file: str
+    line: int
+    object: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LintResult:
+    findings: tuple[LintFinding, ...]
+    files: tuple[str, ...]  # the files linted, in version order
+    selection: Literal["pending", "paths", "since"]
+    server_version: str | None = None  # the version the server-version rules checked against
+    schema: Literal["replayed", "none"] = "replayed"  # whether the schema rules had the replayed schema
+    suppressed: int = 0  # findings a lint-ignore comment accepted
+
+    def count(self, severity: LintSeverity) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)

@@ -100,6 +100,8 @@ class Settings:
     protected_by: str | None = None
     environment: str | None = None  # the named environment chosen (--env / CHMIGRATE_ENV)
     doctor: DoctorSettings = field(default_factory=DoctorSettings)
+    # `[tool.chmigrate.lint]` (severities, disabled rules, server_version, cluster), checked by chmigrate.lint
+    lint: Mapping[str, Any] = field(default_factory=dict, compare=False)
     # where each value came from, as errors name it: "--clickhouse-url", "CHMIGRATE_CLICKHOUSE_URL", ...
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -167,7 +169,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
 }
 _FILE_ONLY = {"variables", "protected", "doctor", "environments", "clickhouse_password_env",
-              "postgres_password_env"}
+              "postgres_password_env", "lint"}
 # keys an environment table may hold besides the settings: `cluster` is the ${cluster} variable
 _ENVIRONMENT_ONLY = {"cluster"}
 PROTECTED_ENV = "CHMIGRATE_PROTECTED"
@@ -246,9 +248,12 @@ def load(
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
     doctor = _doctor(file_values.get("doctor", {}), labels.get("doctor", "doctor"))
+    lint = file_values.get("lint", {})
+    if not isinstance(lint, dict):
+        raise ConfigError(labels.get("lint", f"{config_file}: lint"), "must be a table ([tool.chmigrate.lint])")
     return Settings(**values, clickhouse_password=ch_pw, postgres_password=pg_pw, variables=variables,
                     config_file=config_file, sources=sources, protected=protected_by is not None,
-                    protected_by=protected_by, environment=environment, doctor=doctor)
+                    protected_by=protected_by, environment=environment, doctor=doctor, lint=dict(lint))
 
 
 def _environment(file_values: Mapping[str, Any], labels: Mapping[str, str], name: str, config_file: Path | None,

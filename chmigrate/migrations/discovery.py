@@ -62,9 +62,10 @@ def checksum(data: bytes) -> str:
 
 
 def discover(directory: Path, variables: Mapping[str, str] | None = None, *,
-             allow_gaps: bool = False) -> tuple[Migration, ...]:
+             allow_gaps: bool = False, allow_session: bool = False) -> tuple[Migration, ...]:
     """Read every migration in `directory`, ordered by version. Versions must follow each other without a
-    gap (a missing number is usually a file lost in a merge) unless `allow_gaps`."""
+    gap (a missing number is usually a file lost in a merge) unless `allow_gaps`. `allow_session` keeps a
+    standalone SET/USE as a statement instead of refusing the file (lint reports it as a finding)."""
     variables = variables or {}
     if not directory.exists():
         raise ConfigError("migrations_dir", f"{directory} does not exist",
@@ -75,7 +76,7 @@ def discover(directory: Path, variables: Mapping[str, str] | None = None, *,
     for path in sorted(directory.iterdir()):
         if not path.is_file() or not filenames.is_candidate(path.name):
             continue
-        migration = load(path, variables)
+        migration = load(path, variables, allow_session=allow_session)
         other = found.get(migration.number)
         if other is not None:
             raise MigrationFileError(str(path), f"duplicate version {migration.version}: {other.path.name} "
@@ -93,29 +94,30 @@ def discover(directory: Path, variables: Mapping[str, str] | None = None, *,
     return ordered
 
 
-_LOADED: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], Migration] = {}  # a command reads the files twice
+_LOADED: dict[tuple[str, bytes, tuple[tuple[str, str], ...], bool], Migration] = {}  # a command reads the files twice
 _LOADED_MAX = 20_000
 
 
-def load(path: Path, variables: Mapping[str, str]) -> Migration:
+def load(path: Path, variables: Mapping[str, str], *, allow_session: bool = False) -> Migration:
     parsed = filenames.parse(path.name)
     if parsed is None:
         raise MigrationFileError(str(path), f"file name does not follow {filenames.GRAMMAR}")
     data = path.read_bytes()
     # Parsed once per process for these bytes and variables: a command that reads the directory again (before
     # and under its lock) only re-reads the bytes, and an edited file is parsed again.
-    key = (str(path), data, tuple(sorted(variables.items())))
+    key = (str(path), data, tuple(sorted(variables.items())), allow_session)
     known = _LOADED.get(key)
     if known is not None:
         return known
-    migration = _parse(path, parsed, data, variables)
+    migration = _parse(path, parsed, data, variables, allow_session)
     if len(_LOADED) >= _LOADED_MAX:
         _LOADED.clear()
     _LOADED[key] = migration
     return migration
 
 
-def _parse(path: Path, parsed: filenames.ParsedName, data: bytes, variables: Mapping[str, str]) -> Migration:
+def _parse(path: Path, parsed: filenames.ParsedName, data: bytes, variables: Mapping[str, str],
+           allow_session: bool) -> Migration:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -124,9 +126,10 @@ def _parse(path: Path, parsed: filenames.ParsedName, data: bytes, variables: Map
     if text.startswith("\ufeff"):
         text = text[1:]
     up_text, down_text, down_line = _parts(text)
-    up = _statements(path, up_text, 1, variables)  # empty for a file `new` scaffolded: pending, `up` refuses it
+    # empty for a file `new` scaffolded: pending, `up` refuses it
+    up = _statements(path, up_text, 1, variables, allow_session)
     settings = _header_settings(path, up_text, up[0].line if up else None)
-    down = _statements(path, down_text, down_line, variables) if down_text is not None else None
+    down = _statements(path, down_text, down_line, variables, allow_session) if down_text is not None else None
     return Migration(version=parsed.version, name=parsed.name, path=path, checksum=checksum(data),
                      up=up, down=down, settings=settings)
 
@@ -141,7 +144,8 @@ def _parts(text: str) -> tuple[str, str | None, int]:
     return up, down, text.count("\n", 0, m.end()) + 1
 
 
-def _statements(path: Path, text: str, first_line: int, variables: Mapping[str, str]) -> tuple[Statement, ...]:
+def _statements(path: Path, text: str, first_line: int, variables: Mapping[str, str],
+                allow_session: bool = False) -> tuple[Statement, ...]:
     try:
         raw = split_statements(text, first_line=first_line)
     except SplitError as exc:
@@ -157,7 +161,7 @@ def _statements(path: Path, text: str, first_line: int, variables: Mapping[str, 
                 "or [tool.chmigrate.variables]",
             ) from None
         session = _SESSION_STATEMENT.match(sql)
-        if session:
+        if session and not allow_session:
             word = session.group(1).upper()
             hint = ("put settings for this file's statements in a header line before its first statement, e.g. "
                     "`-- chmigrate:settings max_execution_time = 0`" if word == "SET" else

@@ -271,13 +271,8 @@ def replay_in_subprocess(
     replay whose statements fall into independent groups (`replay_groups`) is spread over several."""
     count = sum(len(m.up) for m in migrations)
     wanted = replay_workers(count) if workers is None else workers
-    package_root = str(Path(chmigrate.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     # The engines start (imports, data directory) while the statements are grouped.
-    procs = [subprocess.Popen([python or sys.executable, "-m", "chmigrate.schema.replay"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(max(1, wanted))]
+    procs = _spawn(max(1, wanted), python)
     try:
         loads: list[list[tuple[int, int]]] | None = None
         if wanted > 1:
@@ -295,18 +290,45 @@ def replay_in_subprocess(
         procs = procs[:len(requests)]
         outputs = _communicate_all(procs, [json.dumps(r) for r in requests], timeout)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    replies = []
+        _reap(procs)
+    return _joined(_replies(procs, outputs), migrations)
+
+
+def run_replay(request: Mapping[str, Any], *, python: str | None = None, timeout: float = 900.0) -> dict[str, Any]:
+    """Send one replay request (see chmigrate.schema.replay) to a child process and return its reply."""
+    procs = _spawn(1, python)
+    try:
+        outputs = _communicate_all(procs, [json.dumps(request)], timeout)
+    finally:
+        _reap(procs)
+    return _replies(procs, outputs)[0]
+
+
+def _spawn(count: int, python: str | None) -> list[subprocess.Popen[str]]:
+    package_root = str(Path(chmigrate.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return [subprocess.Popen([python or sys.executable, "-m", "chmigrate.schema.replay"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for _ in range(count)]
+
+
+def _reap(procs: Sequence[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _replies(procs: Sequence[subprocess.Popen[str]], outputs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    replies: list[dict[str, Any]] = []
     for proc, (out, err) in zip(procs, outputs):
         try:
             replies.append(json.loads(out))
         except ValueError:
             tail = " ".join(err.split())[-400:]
             raise DatabaseError(f"the scratch engine process failed (exit {proc.returncode}): {tail}") from None
-    return _joined(replies, migrations)
+    return replies
 
 
 def _communicate_all(procs: Sequence[subprocess.Popen[str]], inputs: Sequence[str], timeout: float

@@ -9,6 +9,10 @@ Request: {"database": "default", "exclude": [...], "settings": {...},
           "files": [{"path": "...", "statements": [{"index": 1, "line": 3, "sql": "..."}]}]}
 Reply:   {"ok": true, "schema": {...}, "engine_version": "26.9.2.1"}
       or {"ok": false, "error": {"path", "statement", "line", "message", "code"}}
+
+With `"checkpoints": [n, ...]` in the request (lint), the database is also inspected after the first n
+files (0: before any), and the reply carries `"schemas": {"n": {...}}`, also the ones taken before a
+failure.
 """
 
 from __future__ import annotations
@@ -33,13 +37,19 @@ def replay(ch: ClickHouse, request: Mapping[str, Any]) -> dict[str, Any]:
     if database != "default":
         ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
     ch.execute(f"USE {quote_ident(database)}")
-    for file in request["files"]:
+    checkpoints = {int(n) for n in request.get("checkpoints") or ()}
+    exclude = request.get("exclude") or ()
+    schemas: dict[str, Any] = {}
+    for n, file in enumerate(request["files"]):
+        if n in checkpoints:
+            schemas[str(n)] = inspect(ch, database, exclude=exclude).to_dict()
         for statement in file["statements"]:
             try:
                 ch.execute(statement["sql"], settings=settings or None)
             except DatabaseError as exc:
                 return {
                     "ok": False,
+                    "schemas": schemas,
                     "error": {
                         "path": file["path"],
                         "statement": statement["index"],
@@ -48,8 +58,10 @@ def replay(ch: ClickHouse, request: Mapping[str, Any]) -> dict[str, Any]:
                         "code": exc.code,
                     },
                 }
-    schema = inspect(ch, database, exclude=request.get("exclude") or ())
-    return {"ok": True, "schema": schema.to_dict(), "engine_version": ch.server_version}
+    schema = inspect(ch, database, exclude=exclude)
+    if len(request["files"]) in checkpoints:
+        schemas[str(len(request["files"]))] = schema.to_dict()
+    return {"ok": True, "schema": schema.to_dict(), "engine_version": ch.server_version, "schemas": schemas}
 
 
 SCRATCH_MIN_FREE = 512 * 1024 * 1024

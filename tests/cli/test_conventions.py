@@ -124,7 +124,7 @@ def test_root_help_groups_commands_and_points_to_the_readme(tmp_path: Path) -> N
             panels.setdefault(current, []).append(m[1])
     assert panels["Apply"] == ["up", "down", "baseline", "resolve"]
     assert panels["Inspect"] == ["status", "plan", "diff", "verify"]
-    assert panels["Author"] == ["new", "snapshot"]
+    assert panels["Author"] == ["new", "snapshot", "lint"]
     assert panels["Operate"][0] == "unlock"
     assert "README" in r.out
 
