@@ -182,6 +182,12 @@ def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], ter
     except KeyboardInterrupt:
         term.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # the reader went away (`chmigrate ... | head`): stop as a tool killed by SIGPIPE does, silently
+        # (the run's own work, if any, is recorded in the ledger as usual)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        return 141
     except Exception as exc:  # an unexpected failure: still one line, still no secrets
         secrets = settings.secrets if settings else _early_secrets(common)
         if debug:

@@ -206,3 +206,20 @@ def test_a_scaffolded_file_is_pending_and_only_up_refuses_it(project: Path) -> N
     assert path.name in line and "no statement yet" in line
     after = json.loads(chmigrate("status", "--format", "json", cwd=project, env=env).out)
     assert after["clickhouse"]["migrations"][-1]["state"] == "pending"  # nothing recorded for it
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(project: Path) -> None:
+    """`chmigrate plan | head -1`: the closed pipe ends the command as SIGPIPE ends a tool (exit 141), with
+    no traceback and no 'unexpected' error on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHMIGRATE_")} | {"CHMIGRATE_ONLY": "clickhouse"}
+    p = subprocess.Popen([sys.executable, "-m", "chmigrate", "plan"], cwd=project, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # the reader is gone before the first line
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "unexpected" not in err and "Exception ignored" not in err, err
