@@ -38,9 +38,10 @@ from chmigrate.results import (
 from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
+    from chmigrate.operations.backfill import Reporter as BackfillReporter
     from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
     from chmigrate.operations.snapshot import SnapshotResult
-    from chmigrate.results import Check, DestructionReport, DoctorResult, LintResult
+    from chmigrate.results import BackfillResult, Check, DestructionReport, DoctorResult, LintResult
     from chmigrate.targets.clickhouse import ClickHouse
     from chmigrate.targets.postgres import Postgres
 
@@ -284,3 +285,23 @@ def lint(settings: Settings, *, paths: Sequence[str] = (), since: str | None = N
 
     return run(resolve_clickhouse(settings), config.load(settings.lint), paths=paths, since=since,
                server_version=server_version)
+
+
+def backfill(settings: Settings, view: str, *, date_from: str | None = None, date_to: str | None = None,
+             dry_run: bool = False, include_current: bool = False,
+             reporter: BackfillReporter | None = None) -> BackfillResult:
+    """Rebuild a materialized view's TO target from its source, whole partitions at a time, under the run
+    lock; each rebuilt partition is recorded in the ledger. A dry run takes no lock and writes nothing."""
+    from chmigrate.operations.backfill import backfill as run
+
+    target = resolve_clickhouse(settings)
+    if dry_run:
+        with open_clickhouse(target) as ch:
+            return run(ch, target.database, view, ledger=None, date_from=date_from, date_to=date_to, dry_run=True,
+                       include_current=include_current, reporter=reporter)
+    with writing([ClickHouseEngine(target)]) as w:
+        assert w.ch is not None and w.target is not None
+        ledger = ch_ops.ledger_for(w.ch, w.target)
+        ledger.ensure()
+        return run(w.ch, target.database, view, ledger=ledger, date_from=date_from, date_to=date_to,
+                   include_current=include_current, reporter=reporter, check=w.check)

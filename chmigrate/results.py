@@ -394,3 +394,29 @@ class LintResult:
 
     def count(self, severity: LintSeverity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
+
+
+BackfillStatus = Literal["rebuilt", "would_rebuild", "empty", "current"]
+
+
+@dataclass(frozen=True)
+class BackfillPartition:
+    """One target partition of a backfill: rebuilt (swapped in), would be rebuilt (dry run), empty (the view
+    gave no rows: the target was left as it was) or current (rows may still arrive: left alone)."""
+
+    partition: str
+    partition_id: str
+    source_rows: int
+    rows_written: int
+    seconds: float
+    status: BackfillStatus
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    view: str
+    target: str
+    source: str
+    partitions: tuple[BackfillPartition, ...]
+    dry_run: bool
+    cleaned_staging: tuple[str, ...] = ()  # staging tables an interrupted run left, dropped by this one

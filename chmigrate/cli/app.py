@@ -123,7 +123,7 @@ def _register() -> None:
     if any(c.name == "version" for c in app.registered_commands):
         return  # registered already
     for name in ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "snapshot", "lint",
-                 "unlock", "doctor"):
+                 "unlock", "doctor", "backfill"):
         import_module(f"chmigrate.cli.cmd_{name}")
     app.command("version", cls=Command, rich_help_panel=OPERATE,
                 epilog="Example:\n  chmigrate version\n\nExit codes: 0.")(_version)

@@ -107,3 +107,49 @@ class Terminal:
         self.line("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
         for r in rows:
             self.line("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+class PartitionProgress:
+    """Progress of work done in named units (a backfill's partitions): on a terminal a Rich bar per unit
+    (rows read, elapsed, estimate); otherwise one plain line as each unit starts and ends (stderr)."""
+
+    def __init__(self, term: Terminal) -> None:
+        self.term = term
+        self._progress: Any = None
+        self._task: Any = None
+        if term.rich and not term.quiet:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("rows read"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                      console=term.console, transient=False)
+            self._progress.start()
+
+    def start(self, name: str, total: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task(name, total=max(total, 1))
+        else:
+            self.term.info(f"{name}: {total:,} source rows ...")
+
+    def advance_to(self, done: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=done)
+
+    def finish(self, line: str, total: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=max(total, 1))
+            self._task = None
+        else:
+            self.term.info(line)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from chmigrate.cli.wording import check_title, lock_reason, plan_lock, problem_line, refusal, state_detail
 from chmigrate.results import (
+    BackfillPartition,
+    BackfillResult,
     DestructionReport,
     EngineStart,
     LockResult,
@@ -252,3 +254,22 @@ def doctor_document(result: DoctorResult) -> dict[str, Any]:
     return {"version": JSON_VERSION, "passed": not result.failed, "counts": counts,
             "clickhouse": result.clickhouse, "postgres": result.postgres, "since_seconds": result.since_seconds,
             "findings": findings}
+
+
+def backfill_line(p: BackfillPartition) -> str:
+    if p.status == "current":
+        return f"partition {p.partition}: left alone, rows may still arrive (add --include-current)"
+    if p.status == "would_rebuild":
+        return f"partition {p.partition}: would rebuild from {p.source_rows:,} source rows"
+    if p.status == "empty":
+        return f"partition {p.partition}: the view gives no rows from {p.source_rows:,} source rows; left as it was"
+    return (f"partition {p.partition}: rebuilt from {p.source_rows:,} source rows, {p.rows_written:,} rows "
+            f"({p.seconds:.2f} s)")
+
+
+def backfill_document(result: BackfillResult, seconds: float) -> dict[str, Any]:
+    rebuilt = sum(p.source_rows for p in result.partitions if p.status == "rebuilt")
+    return {"version": JSON_VERSION, "view": result.view, "target": result.target, "source": result.source,
+            "dry_run": result.dry_run, "partitions": [asdict(p) for p in result.partitions],
+            "cleaned_staging": list(result.cleaned_staging), "seconds": round(seconds, 3),
+            "source_rows_per_second": round(rebuilt / seconds) if rebuilt and seconds else None}

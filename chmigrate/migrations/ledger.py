@@ -42,7 +42,11 @@ Event = Literal[
     "down_progress",
     "rolled_back",  # the down part completed: the version is no longer applied
     "down_failed",
+    "backfilled",  # not a version's event: `backfill` rebuilt one partition of a view's target (version
+    #               'backfill', name 'db.view partition_id', checksum the view's SELECT's sha256,
+    #               statement_index source rows, statement_count rows written, cumulative_hash the partition)
 ]
+BACKFILLED = "backfilled"
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("version", "String"),
@@ -241,7 +245,7 @@ class Ledger:
         rows = self.ch.query(
             "SELECT version, name, checksum, event, statement_index, statement_count, cumulative_hash,"
             " failed_statement, error, toString(recorded_at), run_id, seq, host, os_user"
-            f" FROM {self.qualified} ORDER BY recorded_at, run_id, seq"
+            f" FROM {self.qualified} WHERE event != '{BACKFILLED}' ORDER BY recorded_at, run_id, seq"
         )
         return [
             Record(version=str(r[0]), name=str(r[1]), checksum=str(r[2]), event=str(r[3]),
