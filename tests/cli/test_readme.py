@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 BIN = Path(sys.executable).parent
 COMMANDS = ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "unlock", "version",
-            "doctor")
+            "doctor", "lint", "snapshot", "backfill")
 
 _RUNNABLE = re.compile(r"<!-- runnable(?: exit=(\d+))? -->\n```sh\n(.*?)```", re.S)
 # `chmigrate CMD ...` up to the end of its code span or line; `\|` in a table cell is a literal `|`
