@@ -137,15 +137,16 @@ def test_up_on_a_real_cluster(tmp_path: Path) -> None:
     from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig
 
     name = os.environ.get("CHMIGRATE_TEST_CLICKHOUSE_CLUSTER", "main")
+    password = os.environ.get("CHMIGRATE_TEST_CLICKHOUSE_PASSWORD", "")
     db = "t_cluster_" + os.urandom(4).hex()
-    with ClickHouse.connect(ClickHouseConfig(url=urls[0])) as ch:
+    with ClickHouse.connect(ClickHouseConfig(url=urls[0], password=password)) as ch:
         ch.execute(f"CREATE DATABASE `{db}` ON CLUSTER `{name}`")
     env = {"CHMIGRATE_CLICKHOUSE_URL": urls[0], "CHMIGRATE_DATABASE": db, "CHMIGRATE_ONLY": "clickhouse",
-           "CHMIGRATE_MIGRATIONS_DIR": str(SEED), "CHMIGRATE_CLUSTER": name, "CHMIGRATE_LOCK": "lease"}
+           "CHMIGRATE_MIGRATIONS_DIR": str(SEED), "CHMIGRATE_CLUSTER": name, "CLICKHOUSE_PASSWORD": password}
     up = chmigrate("up", cwd=tmp_path, env=env, timeout=600)
     assert up.code == 0, up.all
     for url in urls:  # every replica holds the tables, replicated
-        with ClickHouse.connect(ClickHouseConfig(url=url)) as ch:
+        with ClickHouse.connect(ClickHouseConfig(url=url, password=password)) as ch:
             engines = dict(ch.query("SELECT name, engine FROM system.tables WHERE database = {d:String}",
                                     {"d": db}))
         assert engines["llm_usage"] == "ReplicatedMergeTree", (url, engines)
