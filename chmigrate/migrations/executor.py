@@ -12,6 +12,7 @@ run knows whether that statement was sent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -121,6 +122,11 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
     return done
 
 
+def _as_sent(stmt: Statement, cluster: ClusterDDL | None) -> Statement:
+    """The statement as the progress report shows it (`--verbose` prints it in full): as it is sent."""
+    return dataclasses.replace(stmt, sql=cluster.statement(stmt.sql)) if cluster else stmt
+
+
 def rerunnable(step: Step) -> bool:
     """A fresh migration whose every statement is harmless to repeat."""
     return step.start == 1 and all(is_rerunnable(s.sql) for s in step.migration.up)
@@ -160,7 +166,7 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
                 ledger.record(subject, event="stopped", statement_index=completed, cumulative_hash=h,
                               started_at=began, error=f"lost the run lock before statement {stmt.index}")
             raise
-        reporter.statement_started(m, stmt)
+        reporter.statement_started(m, _as_sent(stmt, cluster))
         t0 = time.perf_counter()
         qid = statement_id(ledger.run_id, m.version, stmt.index)
         sent_at = time.time()
@@ -178,7 +184,7 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
                             "`chmigrate up` again once the server answers")
                 raise StatementFailed(str(m.path), stmt.index, stmt.line, error, code=exc.code,
                                       hint=hint or exc.hint) from exc
-        reporter.statement_done(m, stmt, time.perf_counter() - t0)
+        reporter.statement_done(m, _as_sent(stmt, cluster), time.perf_counter() - t0)
         completed = stmt.index
         h = cumulative_hash([stmt.raw], start=h)
         if not harmless and completed < n:
@@ -234,7 +240,7 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
     reporter.migration_started(m, 1, "down")
     for stmt in statements:
         check()
-        reporter.statement_started(m, stmt)
+        reporter.statement_started(m, _as_sent(stmt, cluster))
         t0 = time.perf_counter()
         try:
             send(ch, m, stmt.sql, statement_id(ledger.run_id, m.version, -stmt.index), ledger.database, cluster)
@@ -246,7 +252,7 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
                 pass
             raise StatementFailed(f"{m.path} (down part)", stmt.index, stmt.line, exc.message,
                                   code=exc.code) from None
-        reporter.statement_done(m, stmt, time.perf_counter() - t0, "down")
+        reporter.statement_done(m, _as_sent(stmt, cluster), time.perf_counter() - t0, "down")
         h = cumulative_hash([stmt.raw], start=h)
         if stmt.index < n:
             ledger.record(subject, event="down_progress", statement_index=stmt.index, cumulative_hash=h,

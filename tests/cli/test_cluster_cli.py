@@ -154,3 +154,26 @@ def test_up_on_a_real_cluster(tmp_path: Path) -> None:
         assert engines["llm_usage_daily_mv"] == "MaterializedView", (url, engines)
     again = chmigrate("up", cwd=tmp_path, env=env, timeout=600)
     assert again.code == 0 and "nothing to apply" in again.all.lower(), again.all
+
+
+@pytest.mark.server
+def test_diff_takes_a_replicated_table_for_the_plain_engine_in_the_files(http_target: Target, tmp_path: Path) -> None:
+    """chDB with the in-memory test Keeper creates Replicated* tables (read-only: no interserver port), which
+    is enough to inspect them: the engine the rewrite sends is no drift; other engine arguments are."""
+    if not http_target.keeper:
+        pytest.skip("this ClickHouse has no Keeper, so it cannot create a Replicated* table")
+    db = http_target.database
+    files = tmp_path / "migrations"
+    files.mkdir()
+    (files / "0001_t.sql").write_text("CREATE TABLE t (a UInt8, v UInt8) ENGINE = ReplacingMergeTree(v) ORDER BY a;\n"
+                                      "CREATE TABLE u (a UInt8, v UInt8) ENGINE = ReplacingMergeTree(v) ORDER BY a;\n")
+    with http_target.connect() as ch:
+        ch.execute(f"CREATE DATABASE `{db}`")
+        ch.execute(f"CREATE TABLE `{db}`.t (a UInt8, v UInt8) ENGINE = ReplicatedReplacingMergeTree("
+                   f"'/clickhouse/tables/{db}/t', 'r1', v) ORDER BY a")
+        ch.execute(f"CREATE TABLE `{db}`.u (a UInt8, v UInt8) ENGINE = ReplicatedReplacingMergeTree("
+                   f"'/clickhouse/tables/{db}/u', 'r1') ORDER BY a")  # no version column: a real difference
+    env = http_target.cli_env() | {"CHMIGRATE_MIGRATIONS_DIR": str(files)}
+    r = chmigrate("diff", "--format", "json", cwd=tmp_path, env=env)
+    changes = json.dumps(json.loads(r.out)["clickhouse"])
+    assert f"{db}.u" in changes and f"{db}.t" not in changes, r.all
