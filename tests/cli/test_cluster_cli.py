@@ -177,3 +177,15 @@ def test_diff_takes_a_replicated_table_for_the_plain_engine_in_the_files(http_ta
     r = chmigrate("diff", "--format", "json", cwd=tmp_path, env=env)
     changes = json.dumps(json.loads(r.out)["clickhouse"])
     assert f"{db}.u" in changes and f"{db}.t" not in changes, r.all
+
+
+def test_down_dry_run_shows_the_rewrite_and_down_is_refused_on_the_embedded_engine(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert chmigrate("up", cwd=project).code == 0
+    dry = chmigrate("down", "--to", "0002", "--dry-run", "--cluster", "main", cwd=project)
+    assert dry.code == 0, dry.all
+    assert "DROP VIEW IF EXISTS llm_usage_daily_mv ON CLUSTER main" in dry.out
+    down = chmigrate("down", "--to", "0002", "--yes", "--cluster", "main", cwd=project)
+    assert down.code == 2 and "embedded engine is a single node" in down.err, down.all
+    status = json.loads(chmigrate("status", "--format", "json", cwd=project).out)
+    assert all(m["state"] == "applied" for m in status["clickhouse"]["migrations"])
