@@ -111,11 +111,13 @@ def _on_cluster(tokens: Sequence[Token]) -> int:
 
 
 def _replicated(tokens: Sequence[Token]) -> bool:
-    """The statement names a Replicated* engine (a table's or a database's)."""
-    return any(t.kind == IDENT and t.text.startswith("Replicated") and _word(tokens, i - 1, "ENGINE")
-               or t.kind == IDENT and t.text.startswith("Replicated")
-               and i >= 2 and tokens[i - 1].text == "=" and _word(tokens, i - 2, "ENGINE")
-               for i, t in enumerate(tokens))
+    """The statement names a Replicated* engine (a table's or a database's): `ENGINE [=] Replicated...`."""
+    for i, tok in enumerate(tokens):
+        if tok.kind == IDENT and tok.text.startswith("Replicated"):
+            before = i - 2 if i >= 2 and tokens[i - 1].text == "=" else i - 1
+            if before >= 0 and tokens[before].is_word("ENGINE"):
+                return True
+    return False
 
 
 def _name(tokens: Sequence[Token], i: int) -> int | None:
