@@ -283,7 +283,7 @@ def lint(settings: Settings, *, paths: Sequence[str] = (), since: str | None = N
     from chmigrate.lint import config
     from chmigrate.lint.run import lint as run
 
-    return run(resolve_clickhouse(settings), config.load(settings.lint), paths=paths, since=since,
+    return run(resolve_clickhouse(settings), config.load(settings.lint, settings.cluster), paths=paths, since=since,
                server_version=server_version)
 
 

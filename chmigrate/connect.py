@@ -46,6 +46,10 @@ class ClickHouseTarget:
     variables: Mapping[str, str] = field(default_factory=dict)
     allow_version_gaps: bool = False
     local_dir: Path = Path(".chmigrate")  # the embedded engine's data and the desired-schema cache
+    cluster: str | None = None  # DDL goes ON CLUSTER this cluster with Replicated* engines (migrations/cluster.py)
+    replica_path: str | None = None
+    replica_name: str | None = None
+    ddl_timeout: float = 600.0  # distributed_ddl_task_timeout, seconds
 
     @property
     def keeper_lock_table(self) -> str:
@@ -67,7 +71,8 @@ def resolve_clickhouse(settings: Settings) -> ClickHouseTarget:
         ledger_table=settings.ledger_table, lock=settings.lock, lock_lease=settings.lock_lease,
         lock_timeout=settings.lock_timeout, migrations_dir=settings.migrations_dir,
         variables=dict(settings.variables), allow_version_gaps=settings.allow_version_gaps,
-        local_dir=settings.local_dir)
+        local_dir=settings.local_dir, cluster=settings.cluster, replica_path=settings.replica_path,
+        replica_name=settings.replica_name, ddl_timeout=settings.ddl_timeout)
 
 
 def clickhouse_database(settings: Settings) -> str:

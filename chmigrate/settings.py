@@ -92,6 +92,12 @@ class Settings:
     tls_client_key: str | None = None
     allow_version_gaps: bool = False
     variables: Mapping[str, str] = field(default_factory=dict)
+    # A replicated target: DDL is sent ON CLUSTER this cluster (or, in a Replicated database, as it is) with
+    # *MergeTree engines as Replicated*; also the ${cluster} variable of the migrations.
+    cluster: str | None = None
+    replica_path: str | None = None  # the Replicated* engines' Keeper path; None: the server's default
+    replica_name: str | None = None  # their replica name (with replica_path; default '{replica}')
+    ddl_timeout: float = 600.0  # distributed_ddl_task_timeout of each ON CLUSTER statement, seconds
     config_file: Path | None = None
     # A protected environment: `down` and `up` statements that destroy data are refused, whatever the flags.
     # True when the config file or CHMIGRATE_PROTECTED says so (either one: a lower-precedence `true` is
@@ -165,13 +171,17 @@ _ENV: dict[str, tuple[str, str]] = {
     "tls_ca_cert": ("CHMIGRATE_TLS_CA_CERT", "str"),
     "tls_client_cert": ("CHMIGRATE_TLS_CLIENT_CERT", "str"),
     "tls_client_key": ("CHMIGRATE_TLS_CLIENT_KEY", "str"),
+    "cluster": ("CHMIGRATE_CLUSTER", "name"),
+    "replica_path": ("CHMIGRATE_REPLICA_PATH", "str"),
+    "replica_name": ("CHMIGRATE_REPLICA_NAME", "str"),
+    "ddl_timeout": ("CHMIGRATE_DDL_TIMEOUT", "float"),
     "clickhouse_password_file": ("CHMIGRATE_CLICKHOUSE_PASSWORD_FILE", "path"),
     "postgres_password_file": ("CHMIGRATE_POSTGRES_PASSWORD_FILE", "path"),
 }
 _FILE_ONLY = {"variables", "protected", "doctor", "environments", "clickhouse_password_env",
               "postgres_password_env", "lint"}
-# keys an environment table may hold besides the settings: `cluster` is the ${cluster} variable
-_ENVIRONMENT_ONLY = {"cluster"}
+# keys an environment table may hold besides the settings
+_ENVIRONMENT_ONLY: set[str] = set()
 PROTECTED_ENV = "CHMIGRATE_PROTECTED"
 # settings whose flag is not --NAME-WITH-DASHES
 _FLAGS = {"clickhouse_password_file": "--password-file"}
@@ -227,6 +237,8 @@ def load(
     if not isinstance(file_vars, dict):
         raise ConfigError(labels.get("variables", "variables"), "must be a table of NAME = \"value\"")
     variables.update({str(k): str(v) for k, v in file_vars.items()})
+    if values.get("cluster") is not None:  # files that spell `ON CLUSTER ${cluster}` keep working
+        variables["cluster"] = values["cluster"]
     prefix = "CHMIGRATE_VAR_"
     variables.update({k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)})
     for item in flags.get("var", ()) or ():
@@ -244,6 +256,13 @@ def load(
     if values.get("lock_lease", defaults.lock_lease) < 1:
         raise ConfigError("lock_lease", f"{values['lock_lease']:g} s is too short: a lock claim must live at least "
                           "1 s between renewals", hint="the default is 30 s")
+    if "replica_name" in values and "replica_path" not in values:
+        raise ConfigError(sources["replica_name"], "a replica name goes with a replica path: set replica_path too",
+                          hint="without either, the Replicated* engines use the server's default_replica_path "
+                          "and default_replica_name")
+    if values.get("ddl_timeout", defaults.ddl_timeout) < 1:
+        raise ConfigError(sources["ddl_timeout"], f"{values['ddl_timeout']:g} s is too short for distributed DDL",
+                          hint="the default is 600 s")
     ledger = values.get("ledger_table", defaults.ledger_table)
     if not ledger or any(c in ledger for c in "`\"'.\n") or len(ledger) > 200:
         raise ConfigError("ledger_table", f"{ledger!r} is not a plain table name")
@@ -282,11 +301,9 @@ def _environment(file_values: Mapping[str, Any], labels: Mapping[str, str], name
                               "*_password_file (a file)")
         if key not in set(_ENV) | _FILE_ONLY | _ENVIRONMENT_ONLY or key == "environments":
             raise ConfigError(label, "unknown setting", hint="an environment holds the settings of the top level "
-                              "(clickhouse_url, database, postgres_url, ..., doctor) and cluster")
+                              "(clickhouse_url, database, postgres_url, cluster, ..., doctor)")
         if key in ("variables", "doctor") and isinstance(value, dict) and isinstance(values.get(key), dict):
             value = {**values[key], **value}
-        elif key == "cluster":
-            key, value = "variables", {**(values.get("variables") or {}), "cluster": str(value)}
         values[key], out_labels[key] = value, label
     return values, out_labels
 
@@ -365,6 +382,11 @@ def _coerce(name: str, value: Any, kind: str, source: str) -> Any:
             return str(value)
         if kind == "path":
             return Path(os.path.expanduser(str(value)))
+        if kind == "name":
+            text = str(value).strip()
+            if not text or any(c in text for c in "`'\"\n;"):
+                raise ValueError("a cluster name, as in <remote_servers>")
+            return text
         if kind == "float":
             f = float(value)
             if f < 0:

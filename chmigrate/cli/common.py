@@ -49,6 +49,10 @@ _COMMON: list[tuple[str, Any, Any]] = [
     ("database", Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--database", metavar="NAME", help=_env("target ClickHouse database [env CHMIGRATE_DATABASE; default: "
         "the URL's, else default]"), rich_help_panel="Connection")], None),
+    ("cluster", Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--cluster", metavar="NAME", help=_env("send DDL ON CLUSTER NAME with Replicated* engines (in a "
+        "Replicated database: engines only) [env CHMIGRATE_CLUSTER; default: none, a single node]"),
+        rich_help_panel="Connection")], None),
     ("postgres_url", Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--postgres-url", metavar="URL", help=_env("postgresql:// URL [env CHMIGRATE_POSTGRES_URL; default: an "
         "embedded local server]"), rich_help_panel="Connection")], None),
@@ -157,6 +161,7 @@ def run(fn: Callable[..., int], common: dict[str, Any], own: dict[str, Any], ter
             "clickhouse_url": common["clickhouse_url"],
             "clickhouse_password_file": common["password_file"],
             "database": common["database"],
+            "cluster": common["cluster"],
             "postgres_url": common["postgres_url"],
             "postgres_password_file": common["postgres_password_file"],
             "only": common["only"],

@@ -68,8 +68,19 @@ def plan_document(result: PlanResult) -> dict[str, Any]:
     for t in result.targets:
         doc[t.engine] = {"target": t.target, "embedded": t.embedded,
                          "statements": [asdict(s) for s in t.statements], "notes": plan_notes(t),
-                         "lock": t.lock or None, "script": [asdict(s) for s in t.script]}
+                         "lock": t.lock or None, "script": [asdict(s) for s in t.script],
+                         "migrations": plan_migrations(t.statements)}
     return doc
+
+
+def plan_migrations(statements: Sequence[PlannedStatement]) -> list[dict[str, Any]]:
+    """Per migration, in order, its statements exactly as they are sent (with a cluster: rewritten)."""
+    out: list[dict[str, Any]] = []
+    for s in statements:
+        if not out or out[-1]["version"] != s.version or out[-1]["file"] != s.path:
+            out.append({"version": s.version, "name": s.name, "file": s.path, "statements": []})
+        out[-1]["statements"].append(s.sql)
+    return out
 
 
 def up_document(result: UpResult) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def _code(value: Any, key: str) -> str:
     return code
 
 
-def load(raw: Mapping[str, Any]) -> LintConfig:
+def load(raw: Mapping[str, Any], cluster: str | None = None) -> LintConfig:
+    """`cluster`: the run's cluster setting, the default of the table's own `cluster` key."""
     unknown = sorted(set(raw) - set(_KEYS))
     if unknown:
         raise ConfigError(f"{_WHERE} {unknown[0]}", "unknown key", hint="known keys: " + ", ".join(_KEYS))
@@ -65,6 +66,6 @@ def load(raw: Mapping[str, Any]) -> LintConfig:
             versions.parse(str(version))
         except ValueError as exc:
             raise ConfigError(f"{_WHERE} server_version", str(exc)) from None
-    cluster = raw.get("cluster")
+    cluster = raw.get("cluster", cluster)
     return LintConfig(frozenset(_code(c, "disable") for c in disable), severity,
                       None if version is None else str(version), None if cluster is None else str(cluster))

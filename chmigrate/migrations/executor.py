@@ -12,11 +12,13 @@ run knows whether that statement was sent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from chmigrate.errors import ConnectionFailed, DatabaseError, LockLost, StatementFailed
+from chmigrate.migrations.cluster import ClusterDDL
 from chmigrate.migrations.discovery import Migration, Statement
 from chmigrate.migrations.ledger import ConsentNote, Ledger, Subject, cumulative_hash
 from chmigrate.migrations.mutations import UNFINISHED, failed_mutation, mutation_target
@@ -33,20 +35,27 @@ STATEMENT_SETTINGS: dict[str, int | str] = {"mutations_sync": 2, "alter_sync": 2
                                             "log_queries": 1}
 
 
-def statement_settings(migration: Migration, qid: str) -> dict[str, int | str]:
+def statement_settings(migration: Migration, qid: str, extra: Mapping[str, int | str] | None = None,
+                       ) -> dict[str, int | str]:
+    """`extra`: the distributed DDL settings of a statement sent to a cluster (ClusterDDL.settings); the
+    migration's header still overrides them."""
     settings = dict(STATEMENT_SETTINGS)
+    settings.update(extra or {})
     settings.update(dict(migration.settings))
     settings["log_comment"] = qid
     settings["query_id"] = qid
     return settings
 
 
-def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str) -> None:
-    """Send one migration statement; a mutation it created that failed fails it, with the server's reason."""
+def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str,
+         cluster: ClusterDDL | None = None) -> None:
+    """Send one migration statement (rewritten for `cluster` when one is configured); a mutation it created
+    that failed fails it, with the server's reason."""
     target = mutation_target(sql)
+    sent = cluster.statement(sql) if cluster else sql
     began = time.time()
     try:
-        ch.execute(sql, settings=statement_settings(migration, qid))
+        ch.execute(sent, settings=statement_settings(migration, qid, cluster.settings(sent) if cluster else None))
     except DatabaseError as exc:
         if target is not None and exc.code == UNFINISHED:
             why = failed_mutation(ch, target, database, began, known_failed=True) or exc.message
@@ -89,9 +98,11 @@ class NullReporter:
 
 def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
                 reporter: Reporter | None = None, check: Callable[[], None] = lambda: None,
-                wait: float = 60.0, consents: Mapping[str, ConsentNote] | None = None) -> list[AppliedMigration]:
+                wait: float = 60.0, consents: Mapping[str, ConsentNote] | None = None,
+                cluster: ClusterDDL | None = None) -> list[AppliedMigration]:
     """Apply steps in order; `check` runs before each statement and raises when the run lock was lost.
-    `consents`: per version, the consent to the data its statements destroy (recorded on its `started` row)."""
+    `consents`: per version, the consent to the data its statements destroy (recorded on its `started` row).
+    `cluster`: how statements are rewritten for a replicated target (None: sent as written)."""
     reporter = reporter or NullReporter()
     done: list[AppliedMigration] = []
     quiet = [rerunnable(step) for step in steps]
@@ -101,13 +112,19 @@ def apply_steps(ch: ClickHouse, ledger: Ledger, steps: Sequence[Step],
             # migration records its start immediately) or when a crash before it would be harmless.
             defer_applied = quiet[i] or i + 1 == len(steps) or not quiet[i + 1]
             done.append(apply_step(ch, ledger, step, reporter, defer_applied=defer_applied, check=check,
-                                   wait=wait, consent=(consents or {}).get(step.migration.version)))
+                                   wait=wait, consent=(consents or {}).get(step.migration.version),
+                                   cluster=cluster))
     except BaseException:
         with contextlib.suppress(DatabaseError):  # keep the original error
             ledger.flush()
         raise
     ledger.flush()
     return done
+
+
+def _as_sent(stmt: Statement, cluster: ClusterDDL | None) -> Statement:
+    """The statement as the progress report shows it (`--verbose` prints it in full): as it is sent."""
+    return dataclasses.replace(stmt, sql=cluster.statement(stmt.sql)) if cluster else stmt
 
 
 def rerunnable(step: Step) -> bool:
@@ -117,7 +134,8 @@ def rerunnable(step: Step) -> bool:
 
 def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *,
                defer_applied: bool = True, check: Callable[[], None] = lambda: None,
-               wait: float = 60.0, consent: ConsentNote | None = None) -> AppliedMigration:
+               wait: float = 60.0, consent: ConsentNote | None = None,
+               cluster: ClusterDDL | None = None) -> AppliedMigration:
     m = step.migration
     n = len(m.up)
     began = time.time()
@@ -148,12 +166,12 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
                 ledger.record(subject, event="stopped", statement_index=completed, cumulative_hash=h,
                               started_at=began, error=f"lost the run lock before statement {stmt.index}")
             raise
-        reporter.statement_started(m, stmt)
+        reporter.statement_started(m, _as_sent(stmt, cluster))
         t0 = time.perf_counter()
         qid = statement_id(ledger.run_id, m.version, stmt.index)
         sent_at = time.time()
         try:
-            send(ch, m, stmt.sql, qid, ledger.database)
+            send(ch, m, stmt.sql, qid, ledger.database, cluster)
         except DatabaseError as exc:
             verdict, error = _verdict(ch, exc, qid, sent_at, wait)
             if verdict != "applied":
@@ -166,7 +184,7 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
                             "`chmigrate up` again once the server answers")
                 raise StatementFailed(str(m.path), stmt.index, stmt.line, error, code=exc.code,
                                       hint=hint or exc.hint) from exc
-        reporter.statement_done(m, stmt, time.perf_counter() - t0)
+        reporter.statement_done(m, _as_sent(stmt, cluster), time.perf_counter() - t0)
         completed = stmt.index
         h = cumulative_hash([stmt.raw], start=h)
         if not harmless and completed < n:
@@ -207,7 +225,8 @@ def _record_failure(ledger: Ledger, subject: Subject, *, unknown: bool, complete
 
 
 def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | None = None,
-             check: Callable[[], None] = lambda: None, consent: ConsentNote | None = None) -> AppliedMigration:
+             check: Callable[[], None] = lambda: None, consent: ConsentNote | None = None,
+             cluster: ClusterDDL | None = None) -> AppliedMigration:
     """Run one version's down part, recording each statement (down runs are rare: no request budget);
     `consent` (to the data it destroys) is recorded on its `down_started` row."""
     reporter = reporter or NullReporter()
@@ -221,10 +240,10 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
     reporter.migration_started(m, 1, "down")
     for stmt in statements:
         check()
-        reporter.statement_started(m, stmt)
+        reporter.statement_started(m, _as_sent(stmt, cluster))
         t0 = time.perf_counter()
         try:
-            send(ch, m, stmt.sql, statement_id(ledger.run_id, m.version, -stmt.index), ledger.database)
+            send(ch, m, stmt.sql, statement_id(ledger.run_id, m.version, -stmt.index), ledger.database, cluster)
         except DatabaseError as exc:
             try:
                 ledger.record(subject, event="down_failed", statement_index=stmt.index - 1, cumulative_hash=h,
@@ -233,7 +252,7 @@ def run_down(ch: ClickHouse, ledger: Ledger, m: Migration, reporter: Reporter | 
                 pass
             raise StatementFailed(f"{m.path} (down part)", stmt.index, stmt.line, exc.message,
                                   code=exc.code) from None
-        reporter.statement_done(m, stmt, time.perf_counter() - t0, "down")
+        reporter.statement_done(m, _as_sent(stmt, cluster), time.perf_counter() - t0, "down")
         h = cumulative_hash([stmt.raw], start=h)
         if stmt.index < n:
             ledger.record(subject, event="down_progress", statement_index=stmt.index, cumulative_hash=h,

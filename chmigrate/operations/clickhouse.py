@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from chmigrate.connect import ClickHouseTarget, open_clickhouse
 from chmigrate.errors import ConfigError, DatabaseError, MigrationFileError, StateError, UsageError
+from chmigrate.migrations.cluster import ClusterDDL
 from chmigrate.migrations.discovery import Migration, discover
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
 from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
@@ -39,6 +40,27 @@ from chmigrate.targets.clickhouse import ClickHouse, Recorded, ScriptConnection
 
 def load_migrations(tgt: ClickHouseTarget) -> tuple[Migration, ...]:
     return discover(tgt.migrations_dir, tgt.variables, allow_gaps=tgt.allow_version_gaps)
+
+
+def is_replicated_database(engine: str | None) -> bool:
+    """A database whose engine replicates its DDL itself (system.databases.engine)."""
+    return engine == "Replicated"
+
+
+def cluster_ddl(ch: ClickHouse, tgt: ClickHouseTarget, *, applying: bool = False) -> ClusterDDL | None:
+    """How statements are sent to `tgt`: None without a cluster; with one, ON CLUSTER, or (the target
+    database being Replicated, read from system.databases) as written, with Replicated* engines either way.
+    `applying`: refused on the embedded engine, which is a single node (`plan` still shows the rewrite)."""
+    if tgt.cluster is None:
+        return None
+    if applying and ch.embedded:
+        raise ConfigError("cluster", f"{tgt.cluster!r} is set, but the embedded engine is a single node and "
+                          "cannot run ON CLUSTER statements",
+                          hint="unset CHMIGRATE_CLUSTER (or cluster in the config) for local runs, or point "
+                          "--clickhouse-url at a node of the cluster")
+    rows = ch.query("SELECT engine FROM system.databases WHERE name = {db:String}", {"db": tgt.database})
+    return ClusterDDL(tgt.cluster, replicated_database=is_replicated_database(rows[0][0] if rows else None),
+                      replica_path=tgt.replica_path, replica_name=tgt.replica_name, timeout=tgt.ddl_timeout)
 
 
 def ledger_for(ch: ClickHouse, tgt: ClickHouseTarget) -> Ledger:
@@ -130,9 +152,10 @@ def plan(tgt: ClickHouseTarget, *, to: str | None = None, allow_changed: Collect
         if refuse_existing:
             preflight.check_up(ch, tgt, migrations, states, to=to, allow_changed=allow_changed)
         steps = plan_up(migrations, states, to=to, allow_changed=allow_changed, retry_failed=retry)
+        cluster = cluster_ddl(ch, tgt) if steps else None
         rows = tuple(
             PlannedStatement(s.migration.version, s.migration.name, str(s.migration.path), st.index, st.line,
-                             st.sql)
+                             cluster.statement(st.sql) if cluster else st.sql)
             for s in steps for st in s.migration.up[s.start - 1:]
         )
         rows = preflight.mark_existing(ch, tgt, rows)
@@ -142,7 +165,7 @@ def plan(tgt: ClickHouseTarget, *, to: str | None = None, allow_changed: Collect
             shadow = Ledger(rec, ledger.database, ledger.table, db_user=ledger.db_user)
             shadow.run_id = "<run>"
             shadow.ensure()
-            apply_steps(rec, shadow, steps)
+            apply_steps(rec, shadow, steps, cluster=cluster)
             script = tuple(_sent(r, shadow) for r in rec.sent)
         return TargetPlan("clickhouse", ch.label, ch.embedded, rows, script=script, lock=_lock_kind(ch, tgt))
 
@@ -191,6 +214,7 @@ def up(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo, *, to: str | None 
     base = TargetUpResult("clickhouse", ch.label, ch.embedded, (), lock=_lock_result(lock), recovered=recovered)
     if not steps and not accepted:
         return base
+    cluster = cluster_ddl(ch, tgt, applying=True) if steps else None
     ledger.ensure()
     if approval is not None:
         ledger.add_consent_columns()
@@ -200,7 +224,7 @@ def up(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo, *, to: str | None 
                       error=f"accepted edit; previous checksum {states[m.version].checksum}")
     ch.use_database(ledger.database)
     applied = apply_steps(ch, ledger, steps, reporter, check=check or lock.check, wait=tgt.lock_timeout,
-                          consents=_notes(approval))
+                          consents=_notes(approval), cluster=cluster)
     return replace(base, applied=_with_destroyed(applied, approval),
                    accepted=tuple(AcceptedChange(m.version, states[m.version].checksum) for m in accepted),
                    **_consent_fields(approval))
@@ -348,11 +372,14 @@ def down(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo | None, *, to: st
     ledger = ledger_for(ch, tgt)
     steps = plan_down(migrations, ledger.states(), to=to)
     report = _down_report(ch, ledger.database, steps)
+    cluster = cluster_ddl(ch, tgt, applying=lock is not None) if steps else None
+    sent = cluster.statement if cluster else str
     if lock is None:
-        statements = tuple(PlannedStatement(m.version, m.name, str(m.path), s.index, s.line, s.sql)
+        statements = tuple(PlannedStatement(m.version, m.name, str(m.path), s.index, s.line, sent(s.sql))
                            for m in steps for s in (m.down or ()))
         would = tuple(AppliedMigration(m.version, m.name, len(m.down or ()), 0, direction="down",
-                                       sql=tuple(s.sql for s in m.down or ()), destroyed=report.for_version(m.version))
+                                       sql=tuple(sent(s.sql) for s in m.down or ()),
+                                       destroyed=report.for_version(m.version))
                       for m in steps)
         return TargetUpResult("clickhouse", ch.label, ch.embedded, would, dry_run=True, statements=statements,
                               destroyed=report, protected=protected)
@@ -361,8 +388,8 @@ def down(ch: ClickHouse, tgt: ClickHouseTarget, lock: LockInfo | None, *, to: st
         ledger.add_consent_columns()
     notes = _notes(approval)
     ch.use_database(ledger.database)
-    done = tuple(run_down(ch, ledger, m, reporter, check=check or lock.check, consent=notes.get(m.version))
-                 for m in steps)
+    done = tuple(run_down(ch, ledger, m, reporter, check=check or lock.check, consent=notes.get(m.version),
+                          cluster=cluster) for m in steps)
     return TargetUpResult("clickhouse", ch.label, ch.embedded, _with_destroyed(done, approval),
                           lock=_lock_result(lock), **_consent_fields(approval))
 

@@ -153,9 +153,25 @@ def diff(desired: Schema, actual: Schema) -> tuple[Change, ...]:
 # -- tables --------------------------------------------------------------------------------------------
 
 
+def same_engine(want: Table, have: Table) -> bool:
+    """The engines are equal, or `have` is the Replicated* form of `want` that the cluster rewrite sends
+    (migrations/cluster.py): `ReplicatedMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}', ...)` equals
+    `MergeTree(...)` when its own arguments after the Keeper path and the replica name are the same."""
+    if (want.engine, want.engine_args) == (have.engine, have.engine_args):
+        return True
+    if have.engine != "Replicated" + want.engine:
+        return False
+    from chmigrate.schema.tokens import STRING, join, split_top, tokenize
+
+    args = split_top(tokenize(have.engine_args))
+    if len(args) >= 2 and all(len(a) == 1 and a[0].kind == STRING for a in args[:2]):
+        args = args[2:]
+    return ", ".join(join(a) for a in args) == ", ".join(join(a) for a in split_top(tokenize(want.engine_args)))
+
+
 def _table(obj: str, want: Table, have: Table) -> Iterator[Change]:
     name = want.name
-    if (want.engine, want.engine_args) != (have.engine, have.engine_args):
+    if not same_engine(want, have):
         yield Change(
             ChangeKind.ENGINE_CHANGED,
             obj,

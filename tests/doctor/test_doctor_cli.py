@@ -69,7 +69,6 @@ only = "clickhouse"
 freshness = "2h"
 [environments.local]
 database = "analytics"
-cluster = "main"
 [environments.local.doctor]
 rollup_days = 5
 [environments.prod]
