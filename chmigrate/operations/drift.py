@@ -40,7 +40,8 @@ class ClickHouseDrift:
 def _compare(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
              dev_database: str | None) -> Comparison:
     return compare(ch, migrations, database=tgt.database, ledger=tgt.ledger_table,
-                   cache_dir=tgt.local_dir / "cache", dev_database=dev_database, snapshot=tgt.snapshot_path)
+                   cache_dir=tgt.local_dir / "cache", dev_database=dev_database, snapshot=tgt.snapshot_path,
+                   replicated=tgt.cluster is not None)
 
 
 def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],

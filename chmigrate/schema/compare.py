@@ -55,6 +55,7 @@ def compare(
     settings: Mapping[str, Any] | None = None,
     dev_database: str | None = None,
     snapshot: Path | None = None,
+    replicated: bool = False,
 ) -> Comparison:
     skip = ledger_tables(ledger) | frozenset(exclude)
     before = target.requests
@@ -77,7 +78,7 @@ def compare(
         actual = inspect(target, database, exclude=skip)
     want, have = normalize_pair(desired.canonical, actual, target, desired_is_canonical=True)
     return Comparison(
-        changes=diff(want, have),
+        changes=diff(want, have, replicated=replicated),
         desired=want,
         actual=have,
         desired_cached=desired.cached,

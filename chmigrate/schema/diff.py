@@ -115,8 +115,10 @@ def _or_none(text: str) -> str | None:
     return text or None
 
 
-def diff(desired: Schema, actual: Schema) -> tuple[Change, ...]:
-    """Every difference between two normalised schemas, in a deterministic order."""
+def diff(desired: Schema, actual: Schema, *, replicated: bool = False) -> tuple[Change, ...]:
+    """Every difference between two normalised schemas, in a deterministic order. With `replicated` (a cluster
+    is configured: the migrations were sent with Replicated* engines), a table whose engine is the Replicated*
+    form of the one in the files is not a change; without it, it is (someone converted it by hand)."""
     db = actual.database
     changes: list[Change] = []
     want_tables = {t.name: t for t in desired.tables}
@@ -133,7 +135,7 @@ def diff(desired: Schema, actual: Schema) -> tuple[Change, ...]:
                 )
             )
         elif want is not None and have is not None:
-            changes.extend(_table(obj, want, have))
+            changes.extend(_table(obj, want, have, replicated))
     want_views = {v.name: v for v in desired.views}
     have_views = {v.name: v for v in actual.views}
     for name in sorted(want_views.keys() | have_views.keys()):
@@ -169,9 +171,10 @@ def same_engine(want: Table, have: Table) -> bool:
     return ", ".join(join(a) for a in args) == ", ".join(join(a) for a in split_top(tokenize(want.engine_args)))
 
 
-def _table(obj: str, want: Table, have: Table) -> Iterator[Change]:
+def _table(obj: str, want: Table, have: Table, replicated: bool = False) -> Iterator[Change]:
     name = want.name
-    if not same_engine(want, have):
+    if (want.engine, want.engine_args) != (have.engine, have.engine_args) and not (
+            replicated and same_engine(want, have)):
         yield Change(
             ChangeKind.ENGINE_CHANGED,
             obj,

@@ -174,9 +174,13 @@ def test_diff_takes_a_replicated_table_for_the_plain_engine_in_the_files(http_ta
         ch.execute(f"CREATE TABLE `{db}`.u (a UInt8, v UInt8) ENGINE = ReplicatedReplacingMergeTree("
                    f"'/clickhouse/tables/{db}/u', 'r1') ORDER BY a")  # no version column: a real difference
     env = http_target.cli_env() | {"CHMIGRATE_MIGRATIONS_DIR": str(files)}
-    r = chmigrate("diff", "--format", "json", cwd=tmp_path, env=env)
+    r = chmigrate("diff", "--format", "json", "--cluster", "main", cwd=tmp_path, env=env)
     changes = json.dumps(json.loads(r.out)["clickhouse"])
     assert f"{db}.u" in changes and f"{db}.t" not in changes, r.all
+    # without a cluster the migrations were not sent with Replicated* engines: converting one is drift
+    r = chmigrate("diff", "--format", "json", cwd=tmp_path, env=env)
+    changes = json.dumps(json.loads(r.out)["clickhouse"])
+    assert f"{db}.u" in changes and f"{db}.t" in changes, r.all
 
 
 def test_down_dry_run_shows_the_rewrite_and_down_is_refused_on_the_embedded_engine(tmp_path: Path) -> None:
