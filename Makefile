@@ -20,8 +20,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The editable install leaves chmigrate's modules uncompiled (and PYTHONDONTWRITEBYTECODE=1, where set, keeps
+# Python from caching them): compile them once, as a regular pip install does, so no command pays for it.
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m compileall -q chmigrate
 
 lint:
 	$(BIN)/ruff check chmigrate tests bench postgres

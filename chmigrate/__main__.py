@@ -1,3 +1,3 @@
-from chmigrate.cli.app import main
+from chmigrate.cli.start import main
 
 main()

@@ -8,6 +8,8 @@ from typing import Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
+from chmigrate.cli.start import version_line
+
 # Command groups of `chmigrate --help`, in the order they are shown.
 APPLY, INSPECT, AUTHOR, OPERATE = "Apply", "Inspect", "Author", "Operate"
 
@@ -107,35 +109,49 @@ app = typer.Typer(
 )
 
 
-def version_line() -> str:
-    """`chmigrate X.Y.Z (clickhouse-connect A.B.C, chDB D.E.F)`, from package metadata (no engine starts)."""
-    from chmigrate import DISTRIBUTION, distribution_version
-
-    return (f"chmigrate {distribution_version(DISTRIBUTION)} (clickhouse-connect "
-            f"{distribution_version('clickhouse-connect')}, chDB {distribution_version('chdb')})")
+COMMANDS = ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "snapshot", "lint",
+            "unlock", "doctor", "backfill")
 
 
-def _register() -> None:
+def _register(only: str | None = None) -> None:
     # Importing a command module registers its command, in this order within its group; heavy libraries load
-    # only when a command runs.
+    # only when a command runs. `only`: the one command the command line runs (Typer then builds its options
+    # alone).
     from importlib import import_module
 
-    if any(c.name == "version" for c in app.registered_commands):
+    if app.registered_commands:
         return  # registered already
-    for name in ("up", "down", "baseline", "resolve", "status", "plan", "diff", "verify", "new", "snapshot", "lint",
-                 "unlock", "doctor", "backfill"):
-        import_module(f"chmigrate.cli.cmd_{name}")
-    app.command("version", cls=Command, rich_help_panel=OPERATE,
-                epilog="Example:\n  chmigrate version\n\nExit codes: 0.")(_version)
+    for name in COMMANDS:
+        if only is None or name == only:
+            import_module(f"chmigrate.cli.cmd_{name}")
+    if only is None or only == "version":
+        app.command("version", cls=Command, rich_help_panel=OPERATE,
+                    epilog="Example:\n  chmigrate version\n\nExit codes: 0.")(_version)
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command a command line runs: its first word, unless a --help comes first (the root's help)."""
+    for arg in args:
+        if arg in ("--help", "-h"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def main() -> None:
+    """Run the command line (chmigrate.cli.start answers `--version` before this module loads)."""
     if sys.argv[1:] in (["--version"], ["version"]):
-        # The same line as the option and the command below, before any command module loads: the quickest
-        # answer, and one that can start no engine.
         print(version_line())
         return
-    _register()
+    name = _command_of(sys.argv[1:])
+    if name is None:  # the root's help (or a usage error): the commands are listed, none runs
+        from chmigrate.cli import common
+
+        common.LISTING_ONLY = True
+        _register()
+    else:
+        _register(name if name in COMMANDS or name == "version" else None)
     app()
 
 

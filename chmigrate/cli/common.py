@@ -88,6 +88,19 @@ LockTimeoutOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
     "[env CHMIGRATE_LOCK_TIMEOUT; default 60]"))]
 
 
+# Set by cli.app.main when the command line names no command (`chmigrate --help`): commands are then registered
+# for the list alone (name, help, group), without options, which spares Typer from building every command's
+# options, most of the time `--help` took. A listed command is never run.
+LISTING_ONLY = False
+
+
+def _listed(name: str) -> Callable[[], None]:
+    def listed() -> None:
+        raise RuntimeError(f"chmigrate {name} was registered for the command list only")
+
+    return listed
+
+
 def exit_codes(*lines: str) -> str:
     """The closing `Exit codes:` paragraph of a command's help."""
     return "Exit codes: " + "; ".join(lines) + "."
@@ -141,7 +154,7 @@ def command(app: typer.Typer, name: str, *, panel: str, epilog: str,
             parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra)
         del wrapper.__wrapped__
         app.command(name, cls=Command, help=_paragraphs(fn.__doc__ or ""), epilog=epilog,
-                    rich_help_panel=panel)(wrapper)
+                    rich_help_panel=panel)(_listed(name) if LISTING_ONLY else wrapper)
         return wrapper
 
     return decorate
