@@ -807,7 +807,7 @@ def _wait_child(pid: int, timeout: float) -> dict[str, Any]:
                 os.waitpid(pid, 0)
                 return {"status": -1, "timeout": True}
             if pidfd >= 0:
-                select.select([pidfd], [], [], min(left, 1.0))
+                _readable(pidfd, min(left, 1.0))
             else:
                 time.sleep(0.001)
     finally:
@@ -1700,6 +1700,14 @@ def start_endpoint(path: str | Path, *, password: str = "", python: str | None =
     return Endpoint(url, path, proc=proc, stderr_path=stderr_path)
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` becomes readable within `timeout` seconds. poll(), not select(): select() refuses file
+    descriptors numbered 1024 or more, which a long test session reaches."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 def _read_url(proc: subprocess.Popen[bytes], timeout: float) -> str:
     assert proc.stdout is not None
     stdout: IO[bytes] = proc.stdout
@@ -1709,8 +1717,7 @@ def _read_url(proc: subprocess.Popen[bytes], timeout: float) -> str:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("no URL from the endpoint in time")
-        ready, _, _ = select.select([stdout], [], [], min(left, 0.5))
-        if ready:
+        if _readable(stdout.fileno(), min(left, 0.5)):
             chunk = os.read(stdout.fileno(), 4096)
             if not chunk:
                 raise EOFError("the endpoint exited")
