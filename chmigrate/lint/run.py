@@ -59,13 +59,17 @@ def lint(target: ClickHouseTarget, config: LintConfig, *, paths: Sequence[str] =
     if paths:
         chosen = _by_paths(migrations, paths, cwd)
         selection = "paths"
+        # the ledger still says which of the named files were applied and edited since (CH901, CH902)
+        named = {_display(m.path, cwd) for m in chosen}
+        _, recorded, live = _pending(migrations, target, cwd)
+        history = [f for f in recorded if f.file in named]
     elif since is not None:
         chosen, history = _since(migrations, since, target.migrations_dir, cwd)
         selection = "since"
     else:
         chosen, history, live = _pending(migrations, target, cwd)
         selection = "pending"
-    if selection != "pending" and target.config.url is not None:
+    if selection == "since" and target.config.url is not None:
         with open_clickhouse(target) as ch:
             live = read_live(ch, target.database)
     version_text = server_version or config.server_version or (live.version if live else None)

@@ -71,6 +71,13 @@ def test_pending_only_after_up_and_edited_applied_file(tmp_path: Path) -> None:
     r = chmigrate("lint", "--format", "json", cwd=cwd, env=env)
     assert ("CH901", "clickhouse/0001_tables.sql", 1) in findings(r.out)
     assert r.code == 1
+    # named on the command line, the edited applied file is still checked against the ledger; the other
+    # file named gets no history finding
+    r = chmigrate("lint", "--format", "json", "clickhouse/0001_tables.sql", "clickhouse/0002_change.sql",
+                  cwd=cwd, env=env)
+    assert ("CH901", "clickhouse/0001_tables.sql", 1) in findings(r.out), r.all
+    assert not [f for f in findings(r.out) if f[0] == "CH901" and f[1] != "clickhouse/0001_tables.sql"]
+    assert r.code == 1
 
 
 def test_statement_failing_on_the_scratch_engine_is_a_finding(tmp_path: Path) -> None:
