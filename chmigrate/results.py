@@ -396,13 +396,15 @@ class LintResult:
         return sum(1 for f in self.findings if f.severity == severity)
 
 
-BackfillStatus = Literal["rebuilt", "would_rebuild", "empty", "current"]
+BackfillStatus = Literal["rebuilt", "would_rebuild", "empty", "current", "expiring"]
 
 
 @dataclass(frozen=True)
 class BackfillPartition:
     """One target partition of a backfill: rebuilt (swapped in), would be rebuilt (dry run), empty (the view
-    gave no rows: the target was left as it was) or current (rows may still arrive: left alone)."""
+    gave no rows: the target was left as it was), current (rows may still arrive: left alone) or expiring
+    (the source's TTL has removed or is removing some of its rows, so a rebuild would lose their rollup: left
+    alone, `note` says why)."""
 
     partition: str
     partition_id: str
@@ -410,6 +412,7 @@ class BackfillPartition:
     rows_written: int
     seconds: float
     status: BackfillStatus
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -420,3 +423,4 @@ class BackfillResult:
     partitions: tuple[BackfillPartition, ...]
     dry_run: bool
     cleaned_staging: tuple[str, ...] = ()  # staging tables an interrupted run left, dropped by this one
+    swap: str = ""  # the ALTER form that swapped partitions in: "replace" or "drop-attach" (see backfill.swap)

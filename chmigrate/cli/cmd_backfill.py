@@ -56,7 +56,9 @@ def backfill(
     at a time.
 
     Each partition is computed into a staging table and swapped in with one ALTER, so a rerun or an
-    interrupted run never counts a row twice. Partitions rows may still arrive for are left alone."""
+    interrupted run never counts a row twice (REPLACE PARTITION from ClickHouse 26.7, DROP + ATTACH PARTITION
+    before: 24.8's REPLACE brings replaced parts back after a restart). Partitions rows may still arrive for, and
+    those whose raw rows the source's TTL is deleting, are left alone."""
     from chmigrate import api
     from chmigrate.cli.render import backfill_document, backfill_line
 
@@ -80,5 +82,8 @@ def backfill(
     for name in result.cleaned_staging:
         ctx.term.info(f"  dropped {name}, left by an interrupted run")
     rows = sum(p.source_rows for p in result.partitions if p.status == "rebuilt")
+    if rows:
+        ctx.term.info("  swapped in with " + ("REPLACE PARTITION" if result.swap == "replace" else
+                                             "DROP PARTITION + ATTACH PARTITION FROM (ClickHouse before 26.7)"))
     ctx.term.info(f"done in {seconds:.2f} s" + (f" ({rows / seconds:,.0f} source rows/s)" if rows else ""))
     return EXIT_OK

@@ -270,6 +270,8 @@ def doctor_document(result: DoctorResult) -> dict[str, Any]:
 def backfill_line(p: BackfillPartition) -> str:
     if p.status == "current":
         return f"partition {p.partition}: left alone, rows may still arrive (add --include-current)"
+    if p.status == "expiring":
+        return f"partition {p.partition}: left alone, {p.note}"
     if p.status == "would_rebuild":
         return f"partition {p.partition}: would rebuild from {p.source_rows:,} source rows"
     if p.status == "empty":
@@ -282,5 +284,5 @@ def backfill_document(result: BackfillResult, seconds: float) -> dict[str, Any]:
     rebuilt = sum(p.source_rows for p in result.partitions if p.status == "rebuilt")
     return {"version": JSON_VERSION, "view": result.view, "target": result.target, "source": result.source,
             "dry_run": result.dry_run, "partitions": [asdict(p) for p in result.partitions],
-            "cleaned_staging": list(result.cleaned_staging), "seconds": round(seconds, 3),
+            "cleaned_staging": list(result.cleaned_staging), "swap": result.swap, "seconds": round(seconds, 3),
             "source_rows_per_second": round(rebuilt / seconds) if rebuilt and seconds else None}

@@ -3,14 +3,26 @@ time, with the view's own SELECT.
 
 Per partition: the view's SELECT, restricted to the source rows whose output falls into that partition (the
 target's partition expression applied to the view's expression for the partition column), is inserted into
-a staging table made `AS` the target (same engine, key and partitioning); then one ALTER swaps the staged
-partition in (`DROP PARTITION ID p, ATTACH PARTITION ID p FROM staging`) and the staging table is dropped.
-The live target never receives a plain INSERT, so a rerun recomputes instead of doubling, and a run killed
-at any point leaves each partition either as it was or rebuilt; staging tables it left are dropped by the
-next run (under the run lock, so no other run is using them).
+a staging table made `AS` the target (same engine, key and partitioning) and merged into one part; then one
+ALTER swaps the staged partition in and the staging table is dropped. The live target never receives a plain
+INSERT, so a rerun recomputes instead of doubling, and a run killed at any point leaves each partition either
+as it was or rebuilt (or, on servers before 26.7, empty until the rerun: see below); staging tables it left
+are dropped by the next run (under the run lock, so no other run is using them).
 
-Why not `REPLACE PARTITION`: on ClickHouse 24.8 (chdb 2.1.1) the parts it replaces come back after an
-engine restart (no covering part is written), so the partition is doubled; `DROP PARTITION` writes one.
+The swap (`swap_form`):
+- ClickHouse >= 26.7: `REPLACE PARTITION ID p FROM staging`, one atomic step for readers.
+- before 26.7, production's 24.8 included: `DROP PARTITION ID p, ATTACH PARTITION ID p FROM staging` in one
+  ALTER. `REPLACE PARTITION` there leaves the replaced parts on disk with no part covering them, so a server
+  restart before the background cleanup (old_parts_lifetime, 8 minutes by default) brings them back and the
+  partition is silently doubled (ClickHouse #107605, fixed by #107623 in June 2026; chdb 2.1.1 shows the old
+  parts even before a restart). `DROP PARTITION` writes an empty covering part, so its effect survives a
+  restart. The price: a reader that queries between the two commands of the ALTER sees the partition empty.
+The staged partition is one part because attaching several parts is not atomic across a crash (ClickHouse
+#104660).
+
+Partitions at the source's TTL horizon are left alone (`expiring`): raw events live 13 months and the rollup
+25, so a month whose raw rows the TTL has begun to delete can no longer be recomputed; rebuilding it would
+drop the rollup of the deleted rows.
 """
 
 from __future__ import annotations
@@ -34,6 +46,10 @@ from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 STAGING_PREFIX = "chmigrate_backfill__"
 # Rows may still arrive for the partition holding now() and the one holding now() minus this grace.
 GRACE = "INTERVAL 1 HOUR"
+# A partition whose source rows expire (TTL) before now() plus this margin is left alone.
+TTL_MARGIN = "INTERVAL 1 DAY"
+# The first release whose REPLACE PARTITION covers the replaced parts on disk (ClickHouse #107623).
+REPLACE_SAFE_FROM = (26, 7)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CLAUSES = ("GROUP", "HAVING", "ORDER", "LIMIT", "SETTINGS", "WINDOW", "QUALIFY", "FORMAT")
 
@@ -60,6 +76,7 @@ class ViewShape:
     partition_sql: str  # the target's partition expression over the source's columns
     key_column: str
     key_type: str
+    key_sql: str  # the view's expression for the partition column, over the source's columns
     filtered: Callable[[str], str]  # the view's SELECT restricted to the source rows matching a condition
 
     @property
@@ -127,7 +144,7 @@ def inspect_view(ch: ClickHouse, database: str, view: str) -> ViewShape:
 
     return ViewShape(database, view, target, (source_db, source), select,
                      tuple(c for c in view_cols if c in target_cols), partition_key, partition_sql, key,
-                     target_cols[key], filtered)
+                     target_cols[key], join(expr), filtered)
 
 
 def _output_expression(items: Sequence[Token], name: str) -> list[Token] | None:
@@ -245,10 +262,15 @@ def backfill(ch: ClickHouse, database: str, view: str, *, ledger: Ledger | None,
     cleaned = () if dry_run else clean_staging(ch, shape)
     select_hash = hashlib.sha256(shape.select.encode()).hexdigest()
     done: list[BackfillPartition] = []
-    todo = [(p, n) for p, n in found if not arriving(p)]
-    for p, _ in found:
+    todo: list[tuple[Any, int]] = []
+    for p, n in found:
         if arriving(p):
             done.append(BackfillPartition(str(p), "", 0, 0, 0.0, "current"))
+        elif (why := expiring(ch, shape, p)) is not None:
+            done.append(BackfillPartition(str(p), "", n, 0, 0.0, "expiring", why))
+        else:
+            todo.append((p, n))
+    form = swap_form(ch)
     for i, (p, n) in enumerate(todo, 1):
         if reporter is not None:
             reporter.partition_started(str(p), i, len(todo), n)
@@ -257,7 +279,7 @@ def backfill(ch: ClickHouse, database: str, view: str, *, ledger: Ledger | None,
         else:
             if check is not None:
                 check()
-            part = _rebuild(ch, shape, p, n, reporter)
+            part = _rebuild(ch, shape, p, n, reporter, form)
             assert ledger is not None
             ledger.record(Subject("backfill", f"{database}.{view} {part.partition_id}", select_hash,
                                   min(part.rows_written, 2**32 - 1)),
@@ -268,11 +290,48 @@ def backfill(ch: ClickHouse, database: str, view: str, *, ledger: Ledger | None,
             reporter.partition_done(part)
     return BackfillResult(f"{database}.{view}", f"{shape.target[0]}.{shape.target[1]}",
                           f"{shape.source[0]}.{shape.source[1]}", tuple(sorted(done, key=lambda x: x.partition)),
-                          dry_run, cleaned)
+                          dry_run, cleaned, form)
+
+
+def swap_form(ch: ClickHouse) -> str:
+    """How this server swaps a staged partition in: "replace" where REPLACE PARTITION survives a restart,
+    "drop-attach" before (see the module's doc)."""
+    return "replace" if ch.version_tuple()[:2] >= REPLACE_SAFE_FROM else "drop-attach"
+
+
+def swap_statement(form: str, target: str, partition_id: str, staging: str) -> str:
+    pid = quote_string(partition_id)
+    if form == "replace":
+        return f"ALTER TABLE {target} REPLACE PARTITION ID {pid} FROM {staging}"
+    return f"ALTER TABLE {target} DROP PARTITION ID {pid}, ATTACH PARTITION ID {pid} FROM {staging}"
+
+
+def expiring(ch: ClickHouse, shape: ViewShape, p: Any) -> str | None:
+    """Why partition `p` cannot be recomputed from the source any more (None: it can): the target holds
+    partition-column values older than any source row left for it, or source rows feeding it expire (TTL)
+    before now() plus TTL_MARGIN (some may be deleted already, at a merge)."""
+    lit = _literal(p)
+    key = quote_ident(shape.key_column)
+    t_min, s_min, lost = ch.query(
+        f"SELECT t, s, n > 0 AND t < s FROM (SELECT min({key}) AS t, count() AS n FROM {shape.qualified_target} "
+        f"WHERE ({shape.partition_key}) = {lit}) AS tt CROSS JOIN (SELECT min(CAST({shape.key_sql} AS "
+        f"{shape.key_type})) AS s FROM {shape.qualified_source} WHERE {shape.partition_sql} = {lit}) AS ss")[0]
+    if int(lost) == 1:
+        return (f"{shape.target[1]} holds {shape.key_column} from {t_min} but {shape.source[1]} has rows only "
+                f"from {s_min} (its TTL or a delete removed the older ones): a rebuild would lose them")
+    expiry = ch.query(
+        "SELECT min(delete_ttl_info_min), min(delete_ttl_info_min) <= now() + " + TTL_MARGIN + " FROM system.parts "
+        "WHERE database = {d:String} AND table = {t:String} AND active AND delete_ttl_info_min > toDateTime(0) "
+        f"AND partition_id IN (SELECT DISTINCT _partition_id FROM {shape.qualified_source} "
+        f"WHERE {shape.partition_sql} = {lit})", {"d": shape.source[0], "t": shape.source[1]})
+    if expiry and expiry[0][1] and int(expiry[0][1]) == 1:
+        return (f"rows of {shape.source[1]} for it expire from {expiry[0][0]} (its TTL): some may be gone "
+                "already, and a rebuild would lose their rollup")
+    return None
 
 
 def _rebuild(ch: ClickHouse, shape: ViewShape, p: Any, source_rows: int,
-             reporter: Reporter | None) -> BackfillPartition:
+             reporter: Reporter | None, form: str) -> BackfillPartition:
     t0 = time.perf_counter()
     db = quote_ident(shape.target[0])
     staging = f"{db}.{quote_ident(staging_name(shape.target[1], _safe(str(p))))}"
@@ -285,6 +344,7 @@ def _rebuild(ch: ClickHouse, shape: ViewShape, p: Any, source_rows: int,
     with _Poller(ch, tag, reporter):
         ch.execute(f"INSERT INTO {staging} ({cols}) SELECT {cols} FROM ({select})",
                    settings={"log_comment": tag, "insert_deduplicate": 0})
+    ch.execute(f"OPTIMIZE TABLE {staging} FINAL")  # one part: attaching several is not crash-atomic
     ids = ch.query("SELECT DISTINCT partition_id FROM system.parts WHERE database = {d:String} AND "
                    "table = {t:String} AND active", {"d": shape.target[0], "t": staging_name(shape.target[1],
                                                                                              _safe(str(p)))})
@@ -293,8 +353,7 @@ def _rebuild(ch: ClickHouse, shape: ViewShape, p: Any, source_rows: int,
     pid = ""
     if len(ids) == 1:
         pid = str(ids[0][0])
-        ch.execute(f"ALTER TABLE {shape.qualified_target} DROP PARTITION ID {quote_string(pid)}, "
-                   f"ATTACH PARTITION ID {quote_string(pid)} FROM {staging}")
+        ch.execute(swap_statement(form, shape.qualified_target, pid, staging))
         status = "rebuilt"
     elif len(ids) > 1:
         raise UsageError(f"backfill: the view's rows for partition {p} fall into {len(ids)} partitions of "

@@ -59,6 +59,10 @@ def _rollup(target: Target):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def missed(target: Target):  # type: ignore[no-untyped-def]
+    return _miss(target)
+
+
+def _miss(target: Target):  # type: ignore[no-untyped-def]
     """Events inserted while the view did not exist: the rollup has none of them."""
     api.up(target.settings())
     ch = target.connect()
@@ -160,3 +164,76 @@ def test_a_table_that_is_not_a_view_is_a_usage_error(target: Target, tmp_path: P
         api.backfill(target.settings(), "llm_usage")
     with pytest.raises(UsageError, match="no table or view of that name"):
         api.backfill(target.settings(), "nope")
+
+
+def _insert(target: Target, events: list[ev.Event], seed: int = 5) -> None:
+    rng = random.Random(seed)
+    with target.connect() as ch:
+        ch.insert("llm_usage", [e.row(rng) for e in events], ev.COLUMNS, database=target.database)
+
+
+def test_partitions_whose_raw_rows_are_gone_or_expiring_are_left_alone(missed) -> None:  # type: ignore[no-untyped-def]
+    """Raw events live 13 months, the rollup 25: a month whose raw rows the TTL is deleting, or whose oldest
+    day was deleted, cannot be recomputed; a rebuild would drop their rollup, so backfill leaves it alone."""
+    target, events = missed
+    # the seed's TTL is 13 months: these rows expire in about 12 hours
+    horizon = _sql(target, "SELECT now('UTC') - INTERVAL 13 MONTH + INTERVAL 12 HOUR")[0][0]
+    horizon = horizon.replace(tzinfo=timezone.utc)
+    old = [ev.Event(horizon + timedelta(minutes=i), events[i].user_id, events[i].workspace_id, "gpt-4o", "openai",
+                    "coder", 10, 2, Decimal("0.5")) for i in range(50)]
+    _insert(target, old)  # the view is back: their rollup is made as they arrive
+    first = api.backfill(target.settings(), VIEW)
+    by_month = {p.partition: p for p in first.partitions}
+    edge = by_month[str(int(horizon.strftime("%Y%m")))]
+    assert edge.status == "expiring" and "expire" in edge.note and "TTL" in edge.note
+    assert _rollup(target) == ev.daily(events + old)  # the edge month kept its rollup, the others rebuilt
+    # the oldest day of a rebuilt month loses its raw rows (a delete): that month is left alone too
+    rebuilt = sorted(p.partition for p in first.partitions if p.status == "rebuilt")
+    day = min(e.event_time.date() for e in events if e.event_time.strftime("%Y%m") == rebuilt[0])
+    with target.connect() as ch:
+        ch.execute(f"ALTER TABLE `{target.database}`.llm_usage DELETE WHERE toDate(event_time) = '{day}'",
+                   settings={"mutations_sync": 2})
+    second = {p.partition: p for p in api.backfill(target.settings(), VIEW).partitions}
+    assert second[rebuilt[0]].status == "expiring" and f"from {day}" in second[rebuilt[0]].note
+    assert all(second[m].status == "rebuilt" for m in rebuilt[1:])
+    assert _rollup(target) == ev.daily(events + old)
+
+
+def _python248() -> str | None:
+    from tests.schema.engine248 import PYTHON248
+
+    return str(PYTHON248) if PYTHON248.exists() else None
+
+
+@pytest.mark.parametrize("engine", ["local", "24.8"])
+def test_a_backfilled_rollup_survives_a_server_restart(engine: str, tmp_path: Path) -> None:
+    """The swap survives a restart of the server right after it (before any background cleanup): on 24.8
+    (DROP + ATTACH PARTITION, because its REPLACE PARTITION brings the replaced parts back) and on the local
+    engine (REPLACE PARTITION, fixed there)."""
+    from dataclasses import replace
+
+    from tests.support.endpoint import start_endpoint
+
+    python = sys.executable if engine == "local" else _python248()
+    if python is None:
+        from tests.schema.engine248 import NO_248
+
+        pytest.skip(NO_248)
+    data = tmp_path / "data"
+    ep = start_endpoint(data, password="restart-pw", python=python)
+    try:
+        target = Target("http", tmp_path, "t_restart", url=ep.url, password="restart-pw", endpoint=ep)
+        _, events = _miss(target)
+        version = _sql(target, "SELECT version()")[0][0]
+        api.backfill(target.settings(), VIEW)
+        result = api.backfill(target.settings(), VIEW)  # this one swaps out the parts the first swapped in
+        assert _rollup(target) == ev.daily(events)
+        assert result.swap == ("drop-attach" if version.startswith("24.8") else "replace"), version
+    finally:
+        ep.stop()  # kills the server: no cleanup of outdated parts ran
+    ep = start_endpoint(data, password="restart-pw", python=python)
+    try:
+        again = replace(target, url=ep.url, endpoint=ep)
+        assert _rollup(again) == ev.daily(events)
+    finally:
+        ep.stop()
