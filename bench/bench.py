@@ -8,6 +8,8 @@
 - diff: inspect + diff of a database with 1,000 tables, first run and cached, with the number of queries;
 - side: chmigrate, the peer (clickhouse-migrations, `bench` extra) and a bare clickhouse-connect loop as
   whole processes on one endpoint, alternating, with medians and ratios (bench/side_by_side.py);
+- ops: `doctor` and `backfill` as whole processes on 100,000 events over HTTP (bench/bench_operations.py;
+  `--python .venv-248/bin/python` serves the endpoint on ClickHouse 24.8);
 - lock: taking and releasing the run lock over HTTP, KeeperMap claim vs lease (the endpoint runs the
   in-memory test Keeper, so Keeper's own latency is not in the figure).
 """
@@ -145,8 +147,15 @@ def main() -> int:
     ap.add_argument("--migrations", type=int, default=200)
     ap.add_argument("--tables", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--python", default=None, help="interpreter whose chdb serves the ops endpoint")
     args = ap.parse_args()
     parts = set(args.only.split(","))
+    if "ops" in parts:
+        from bench.bench_operations import run as run_ops
+
+        run_ops(args.events, args.rounds, args.python)
+        parts.discard("ops")
     if "side" in parts:
         from bench.side_by_side import run
 
