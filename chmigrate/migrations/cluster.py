@@ -45,6 +45,16 @@ class ClusterDDL:
         return rewrite(sql, None if self.replicated_database else self.cluster, replica_path=self.replica_path,
                        replica_name=self.replica_name)
 
+    def clause(self) -> str:
+        """What chmigrate's own DDL (ledger, lock table) says after the object name: ` ON CLUSTER name`, or
+        nothing in a Replicated database."""
+        return "" if self.replicated_database or self.cluster is None else f" ON CLUSTER {ident_sql(self.cluster)}"
+
+    def own_settings(self) -> dict[str, int | str]:
+        """The settings of chmigrate's own DDL on this target."""
+        mode = REPLICATED_DATABASE_OUTPUT_MODE if self.replicated_database else DDL_OUTPUT_MODE
+        return {"distributed_ddl_task_timeout": int(self.timeout), "distributed_ddl_output_mode": mode}
+
     def settings(self, sent: str) -> dict[str, int | str]:
         """The settings a statement (as sent) needs: distributed DDL ones for ON CLUSTER statements and, in a
         Replicated database, for every DDL statement; none otherwise."""

@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from chmigrate.errors import ConnectionFailed, DatabaseError, LockLost, StatementFailed
-from chmigrate.migrations.cluster import ClusterDDL
+from chmigrate.migrations.cluster import DDL_OUTPUT_MODE, ClusterDDL
 from chmigrate.migrations.discovery import Migration, Statement
+from chmigrate.migrations.distributed import ClusterOutcome, from_reply, host_error, streamed_error, timed_out
 from chmigrate.migrations.ledger import ConsentNote, Ledger, Subject, cumulative_hash
 from chmigrate.migrations.mutations import UNFINISHED, failed_mutation, mutation_target
 from chmigrate.migrations.outcome import is_no_effect, lookup, statement_id
@@ -48,14 +49,24 @@ def statement_settings(migration: Migration, qid: str, extra: Mapping[str, int |
 
 
 def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str,
-         cluster: ClusterDDL | None = None) -> None:
+         cluster: ClusterDDL | None = None) -> ClusterOutcome | None:
     """Send one migration statement (rewritten for `cluster` when one is configured); a mutation it created
-    that failed fails it, with the server's reason."""
+    that failed fails it, with the server's reason. For an ON CLUSTER statement, returns what each host
+    replied (see migrations.distributed)."""
     target = mutation_target(sql)
     sent = cluster.statement(sql) if cluster else sql
+    extra = cluster.settings(sent) if cluster else {}
+    settings = statement_settings(migration, qid, extra)
     began = time.time()
+    outcome = None
     try:
-        ch.execute(sent, settings=statement_settings(migration, qid, cluster.settings(sent) if cluster else None))
+        if extra.get("distributed_ddl_output_mode") == DDL_OUTPUT_MODE:
+            reply = ch.execute_reply(sent, settings=settings)
+            if (streamed := streamed_error(reply)) is not None:
+                raise DatabaseError(streamed[1], code=streamed[0])
+            outcome = from_reply(reply)
+        else:
+            ch.execute(sent, settings=settings)
     except DatabaseError as exc:
         if target is not None and exc.code == UNFINISHED:
             why = failed_mutation(ch, target, database, began, known_failed=True) or exc.message
@@ -65,6 +76,7 @@ def send(ch: ClickHouse, migration: Migration, sql: str, qid: str, database: str
         reason = failed_mutation(ch, target, database, began, known_failed=False)
         if reason:
             raise DatabaseError(f"the mutation failed: {reason}", code=UNFINISHED)
+    return outcome
 
 
 class Reporter(Protocol):
@@ -150,11 +162,13 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
                   defer=rerunnable(step) and consent is None, consent=consent)
     reporter.migration_started(m, step.start)
     recorded = completed  # the last statement count the ledger knows to be done
+    tallies: list[str] = []  # per ON CLUSTER statement: "index=confirmed/hosts"
     for stmt in m.up[completed:]:
         harmless = is_rerunnable(stmt.sql)
         if not harmless and recorded != completed:
             # Mark the point before a statement whose repetition would do harm.
-            ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
+            ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began,
+                          hosts=" ".join(tallies))
             recorded = completed
         try:
             check()
@@ -171,30 +185,46 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
         qid = statement_id(ledger.run_id, m.version, stmt.index)
         sent_at = time.time()
         try:
-            send(ch, m, stmt.sql, qid, ledger.database, cluster)
+            outcome = send(ch, m, stmt.sql, qid, ledger.database, cluster)
         except DatabaseError as exc:
-            verdict, error = _verdict(ch, exc, qid, sent_at, wait)
+            verdict, error = _verdict(ch, exc, qid, sent_at, wait, clustered=cluster is not None)
             if verdict != "applied":
                 _record_failure(ledger, subject, unknown=verdict == "unknown", completed=completed, h=h,
                                 failed=stmt.index, error=error, began=began)
                 hint = None
-                if verdict == "unknown":
+                if verdict == "unknown" and cluster is not None and timed_out(exc):
+                    hint = (f"the hosts that have not finished still run it from the distributed DDL queue; "
+                            f"`chmigrate up` again waits for that entry instead of sending the statement again "
+                            f"(the wait is ddl_timeout, {cluster.timeout:g} s)")
+                elif verdict == "unknown" and cluster is not None and host_error(exc.message):
+                    hint = ("the other hosts may have applied it: fix that host, check each host's schema "
+                            f"(`chmigrate verify`), then `chmigrate resolve {m.version} --applied` or "
+                            "`--rolled-back`")
+                elif verdict == "unknown":
                     hint = ("the statement's outcome is unknown (the server kept no record of it); check the "
                             f"database, then `chmigrate resolve {m.version} --applied` or `--rolled-back`, or "
                             "`chmigrate up` again once the server answers")
                 raise StatementFailed(str(m.path), stmt.index, stmt.line, error, code=exc.code,
                                       hint=hint or exc.hint) from exc
+        if outcome is not None and outcome.hosts:
+            if outcome.failed:  # a reply that names failed hosts without raising (an output mode that allows it)
+                bad = outcome.failed[0]
+                _record_failure(ledger, subject, unknown=True, completed=completed, h=h, failed=stmt.index,
+                                error=f"host {bad.host} failed it: {bad.error}", began=began)
+                raise StatementFailed(str(m.path), stmt.index, stmt.line, f"host {bad.host} failed it: {bad.error}")
+            tallies.append(f"{stmt.index}={outcome.tally()}")
         reporter.statement_done(m, _as_sent(stmt, cluster), time.perf_counter() - t0)
         completed = stmt.index
         h = cumulative_hash([stmt.raw], start=h)
         if not harmless and completed < n:
-            ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began)
+            ledger.record(subject, event="progress", statement_index=completed, cumulative_hash=h, started_at=began,
+                          hosts=" ".join(tallies))
             recorded = completed
     seconds = time.time() - began
     # Deferred: sent with the next migration's `started` row (or flushed at the end of the run). A crash
     # before it is sent leaves this version in flight with every statement done: the next run records it.
     ledger.record(subject, event="applied", statement_index=n, cumulative_hash=h, started_at=began,
-                  duration_ms=int(seconds * 1000), defer=defer_applied)
+                  duration_ms=int(seconds * 1000), defer=defer_applied, hosts=" ".join(tallies))
     reporter.migration_done(m, seconds)
     return AppliedMigration(version=m.version, name=m.name, statements=n - step.start + 1,
                             duration_ms=int(seconds * 1000),
@@ -202,8 +232,16 @@ def apply_step(ch: ClickHouse, ledger: Ledger, step: Step, reporter: Reporter, *
 
 
 def _verdict(ch: ClickHouse, exc: DatabaseError, qid: str, sent_at: float,
-             wait: float) -> tuple[str, str]:
-    """'failed' (no effect), 'applied' (the reply was lost, the server finished it) or 'unknown'."""
+             wait: float, clustered: bool = False) -> tuple[str, str]:
+    """'failed' (no effect), 'applied' (the reply was lost, the server finished it) or 'unknown'. On a
+    cluster, a host's failure or a wait that ran out of time is 'unknown': other hosts may have applied it."""
+    if clustered:
+        named = host_error(exc.message)
+        if named is not None:
+            return "unknown", f"host {named[0]} failed it: {named[1]}"
+        late = timed_out(exc)
+        if late is not None:
+            return "unknown", f"{late} (outcome unknown: the distributed DDL wait ran out of time)"
     if exc.code == UNFINISHED or (is_no_effect(exc.code) and not isinstance(exc, ConnectionFailed)):
         return "failed", exc.message
     found = lookup(ch, qid, sent_at=sent_at, wait=wait)

@@ -23,6 +23,7 @@ import time
 import uuid
 
 from chmigrate.errors import ConnectionFailed, DatabaseError
+from chmigrate.migrations.cluster import ClusterDDL
 from chmigrate.migrations.lock import LEASE_SECONDS, Claim, Heartbeat, held_elsewhere
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 
@@ -50,8 +51,9 @@ def keeper_path(database: str, table: str) -> str:
 
 class KeeperLock:
     def __init__(self, ch: ClickHouse, database: str, table: str, *, lease: float = LEASE_SECONDS,
-                 renewer: ClickHouse | None = None) -> None:
+                 renewer: ClickHouse | None = None, cluster: ClusterDDL | None = None) -> None:
         self.ch = ch
+        self.cluster = cluster  # the lock table goes on every host (one Keeper path, so one lock)
         self.renewer = renewer or ch
         self.database = database
         self.name = table
@@ -65,13 +67,16 @@ class KeeperLock:
 
     def ensure(self) -> None:
         """Create the lock table and its key; KeeperUnavailable when the server cannot hold it."""
-        self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
+        clause = self.cluster.clause() if self.cluster else ""
+        ddl = self.cluster.own_settings() if self.cluster else None
+        if not (self.cluster and self.cluster.replicated_database):  # a Replicated database exists already
+            self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}{clause}", settings=ddl)
         try:
             self.ch.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (name String, holder String, host String, "
+                f"CREATE TABLE IF NOT EXISTS {self.table}{clause} (name String, holder String, host String, "
                 "claimed_at DateTime64(3, 'UTC'), expires_at DateTime64(3, 'UTC')) "
                 f"ENGINE = KeeperMap({quote_string(self.path)}) PRIMARY KEY name "
-                "COMMENT 'chmigrate run lock (linearizable, in Keeper)'"
+                "COMMENT 'chmigrate run lock (linearizable, in Keeper)'", settings=ddl
             )
         except DatabaseError as exc:
             if isinstance(exc, ConnectionFailed) or exc.code not in NO_KEEPER_CODES:

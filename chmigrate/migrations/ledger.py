@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from chmigrate import __version__
-from chmigrate.errors import DatabaseError
+from chmigrate.errors import ConfigError, DatabaseError
+from chmigrate.migrations.cluster import ClusterDDL
 from chmigrate.targets.clickhouse import ClickHouse, quote_ident, quote_string
 
 DEFAULT_TABLE = "chmigrate_ledger"
@@ -78,6 +79,15 @@ CONSENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("destroyed_bytes", "UInt64"),
     ("destroyed", "String"),  # each statement: object, rows, bytes
 )
+
+# On a cluster only: per ON CLUSTER statement of the row's version, how many hosts confirmed it, as
+# "index=confirmed/hosts" separated by spaces ("1=2/2 3=2/2").
+HOSTS_COLUMN = ("confirmed_hosts", "String")
+# A cluster's ledger is one ReplicatedMergeTree table for the whole cluster: one Keeper path (no {shard}),
+# each replica named by the server's {replica} macro. Its rows are written with a quorum of the replicas and
+# read with sequential consistency, so that no replica answers with a ledger that misses a recorded row.
+CLUSTER_READ = {"select_sequential_consistency": 1}
+CLUSTER_WRITE: dict[str, int | str] = {"insert_quorum": "auto", "insert_quorum_parallel": 0}
 
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 
@@ -201,8 +211,11 @@ def fold(records: Sequence[Record]) -> dict[str, VersionState]:
 class Ledger:
     """Reads and appends ledger rows in `database.table` on a ClickHouse target."""
 
-    def __init__(self, ch: ClickHouse, database: str, table: str = DEFAULT_TABLE, db_user: str = "") -> None:
+    def __init__(self, ch: ClickHouse, database: str, table: str = DEFAULT_TABLE, db_user: str = "",
+                 cluster: ClusterDDL | None = None) -> None:
         self.ch = ch
+        self.cluster = cluster  # a replicated target: the ledger is replicated (see ensure)
+        self.hosts_column = False  # the table is known to have HOSTS_COLUMN
         self.database = database
         self.table = table
         self.qualified = f"{quote_ident(database)}.{quote_ident(table)}"
@@ -221,15 +234,55 @@ class Ledger:
         return self.ch.table_exists(self.database, self.table)
 
     def ensure(self) -> None:
-        """Create the target database and the ledger table when missing."""
+        """Create the target database and the ledger table when missing (on a cluster: on every host, one
+        replicated table)."""
+        if self.cluster is not None:
+            self._ensure_replicated(self.cluster)
+            return
         self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}")
-        cols = ",\n  ".join(f"{quote_ident(n)} {t}" for n, t in COLUMNS + CONSENT_COLUMNS)
-        self.ch.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols},\n"
+        self.ch.execute(self.create_sql())
+
+    def create_sql(self, cluster: ClusterDDL | None = None) -> str:
+        """The ledger's CREATE TABLE (for `cluster`: ON CLUSTER, replicated, with HOSTS_COLUMN)."""
+        extra = (HOSTS_COLUMN,) if cluster is not None else ()
+        cols = ",\n  ".join(f"{quote_ident(n)} {t}" for n, t in COLUMNS + CONSENT_COLUMNS + extra)
+        engine = "MergeTree"
+        if cluster is not None:
+            engine = f"ReplicatedMergeTree({quote_string(self.replica_path(cluster))}, '{{replica}}')"
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.qualified}{cluster.clause() if cluster else ''} (\n  {cols},\n"
             "  `recorded_at` DateTime64(6, 'UTC') DEFAULT now64(6, 'UTC')\n)"
-            " ENGINE = MergeTree ORDER BY (version, recorded_at, run_id, seq)"
+            f" ENGINE = {engine} ORDER BY (version, recorded_at, run_id, seq)"
             " COMMENT 'chmigrate ledger: append-only history of migration runs'"
         )
+
+    def replica_path(self, cluster: ClusterDDL) -> str:
+        """The ledger's one Keeper path for the whole cluster."""
+        from chmigrate.migrations.keeper_lock import keeper_path
+
+        return f"/clickhouse/chmigrate/{cluster.cluster}{keeper_path(self.database, self.table)[len('/chmigrate'):]}"
+
+    def _ensure_replicated(self, cluster: ClusterDDL) -> None:
+        rows = self.ch.query(
+            "SELECT engine, (SELECT count() FROM system.columns WHERE database = {d:String} AND table = {t:String}"
+            " AND name = {c:String}) FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+            {"d": self.database, "t": self.table, "c": HOSTS_COLUMN[0]})
+        if rows and not str(rows[0][0]).startswith("Replicated"):
+            raise ConfigError("cluster", f"{cluster.cluster!r} is set, but the ledger {self.database}.{self.table} "
+                              f"is a {rows[0][0]} table of one node: its history would not be on the other replicas",
+                              hint="copy it into a replicated ledger first: see the README, \"Moving to a cluster\"")
+        settings = cluster.own_settings()
+        if not rows:
+            if not cluster.replicated_database:
+                self.ch.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}{cluster.clause()}",
+                                settings=settings)
+            else:  # an explicit Keeper path in a Replicated database (24.8 allows it by default)
+                settings = settings | {"database_replicated_allow_replicated_engine_arguments": 1}
+            self.ch.execute(self.create_sql(cluster), settings=settings)
+        elif not int(rows[0][1]):
+            self.ch.execute(f"ALTER TABLE {self.qualified}{cluster.clause()} ADD COLUMN IF NOT EXISTS "
+                            f"{quote_ident(HOSTS_COLUMN[0])} {HOSTS_COLUMN[1]}", settings=settings)
+        self.hosts_column = True
 
     def add_consent_columns(self) -> None:
         """Give a ledger made before consent was recorded its columns (one request; harmless to repeat)."""
@@ -245,7 +298,8 @@ class Ledger:
         rows = self.ch.query(
             "SELECT version, name, checksum, event, statement_index, statement_count, cumulative_hash,"
             " failed_statement, error, toString(recorded_at), run_id, seq, host, os_user"
-            f" FROM {self.qualified} WHERE event != '{BACKFILLED}' ORDER BY recorded_at, run_id, seq"
+            f" FROM {self.qualified} WHERE event != '{BACKFILLED}' ORDER BY recorded_at, run_id, seq",
+            settings=CLUSTER_READ if self.cluster is not None else None,
         )
         return [
             Record(version=str(r[0]), name=str(r[1]), checksum=str(r[2]), event=str(r[3]),
@@ -272,6 +326,7 @@ class Ledger:
         duration_ms: int = 0,
         defer: bool = False,
         consent: ConsentNote | None = None,
+        hosts: str = "",
     ) -> None:
         """Append one row; the server stamps recorded_at. With `defer`, the row rides along with the next
         write (or `flush`) instead of costing a request of its own: the executor sends a migration's
@@ -299,6 +354,8 @@ class Ledger:
             c = consent or ConsentNote("", 0, 0, "")
             literals += [quote_string(f"{self.os_user}@{self.host}" if consent else ""), quote_string(c.how),
                          str(int(c.rows)), str(int(c.bytes)), quote_string(c.destroyed[:4000])]
+        if self.hosts_column:
+            literals.append(quote_string(hosts))
         if not self._deferred:
             self._deferred_since = time.monotonic()
         self._deferred.append("(" + ", ".join(literals) + ")")
@@ -312,8 +369,11 @@ class Ledger:
         rows, self._deferred = self._deferred, []
         # async_insert = 0 in the query itself: the row must be durable before the next statement is sent.
         names = _NAMES + (tuple(n for n, _ in CONSENT_COLUMNS) if self.consent_columns else ())
+        names += (HOSTS_COLUMN[0],) if self.hosts_column else ()
+        quorum = "".join(f", {k} = {v!r}" if isinstance(v, str) else f", {k} = {v}"
+                         for k, v in CLUSTER_WRITE.items()) if self.cluster is not None else ""
         sql = (f"INSERT INTO {self.qualified} ({', '.join(quote_ident(n) for n in names)})"
-               " SETTINGS async_insert = 0 VALUES " + ", ".join(rows))
+               f" SETTINGS async_insert = 0{quorum} VALUES " + ", ".join(rows))
         try:
             self.ch.execute(sql)
         except DatabaseError as exc:

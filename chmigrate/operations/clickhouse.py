@@ -16,7 +16,7 @@ from chmigrate.migrations.executor import Reporter, apply_steps, run_down
 from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
 from chmigrate.migrations.ledger import ConsentNote, Ledger, Subject, VersionState, cumulative_hash
 from chmigrate.migrations.lock import LeaseLock, LockInfo, hold
-from chmigrate.migrations.outcome import lookup, statement_id
+from chmigrate.migrations.outcome import Lookup, lookup, statement_id
 from chmigrate.migrations.planner import Step, find, plan_down, plan_up, refuse_empty, statuses
 from chmigrate.migrations.rerun import is_rerunnable
 from chmigrate.operations import preflight
@@ -64,7 +64,9 @@ def cluster_ddl(ch: ClickHouse, tgt: ClickHouseTarget, *, applying: bool = False
 
 
 def ledger_for(ch: ClickHouse, tgt: ClickHouseTarget) -> Ledger:
-    return Ledger(ch, tgt.database, tgt.ledger_table, db_user=ch.user)
+    """The target's ledger; on a cluster (a server, `cluster` set), the replicated one."""
+    cluster = cluster_ddl(ch, tgt) if tgt.cluster is not None and not ch.embedded else None
+    return Ledger(ch, tgt.database, tgt.ledger_table, db_user=ch.user, cluster=cluster)
 
 
 @contextmanager
@@ -84,6 +86,10 @@ def run_lock(ch: ClickHouse, tgt: ClickHouseTarget) -> Iterator[LockInfo]:
     keeper_table, lease_table = tgt.keeper_lock_table, tgt.lease_table
     present = ch.existing_tables(db, (keeper_table, lease_table))
     lease = tgt.lock_lease
+    if tgt.cluster is not None:
+        with _cluster_lock(ch, tgt, present) as info:
+            yield info
+        return
     if keeper_table in present:
         if tgt.lock == "lease":
             raise ConfigError("lock", f"lease refused: {db} is locked through Keeper (table {db}.{keeper_table} "
@@ -125,6 +131,30 @@ def run_lock(ch: ClickHouse, tgt: ClickHouseTarget) -> Iterator[LockInfo]:
         return
     with hold(LeaseLock(ch, db, lease_table, lease=lease, renewer=_renewer(ch, lease)), tgt.lock_timeout,
               "lease", "best-effort", reason=reason, cause=cause) as info:
+        yield info
+
+
+@contextmanager
+def _cluster_lock(ch: ClickHouse, tgt: ClickHouseTarget, present: Collection[str]) -> Iterator[LockInfo]:
+    """On a cluster the run lock is the KeeperMap lock, its table on every host (one Keeper key): a cluster
+    always has Keeper, and a lease in a table of one host would not exclude a run that reached another."""
+    db = tgt.database
+    if tgt.lock == "lease" or tgt.lease_table in present:
+        why = ("lock = lease is set" if tgt.lock == "lease"
+               else f"{db}.{tgt.lease_table} exists (a lease taken while it was a single node)")
+        raise ConfigError("lock", f"lease refused: {tgt.cluster!r} is a cluster, whose run lock is the Keeper "
+                          f"lock, but {why}",
+                          hint="set CHMIGRATE_LOCK=auto (or keeper)" if tgt.lock == "lease" else
+                          f"drop table {db}.{tgt.lease_table} while no chmigrate run is active")
+    keeper = KeeperLock(ch, db, tgt.keeper_lock_table, lease=tgt.lock_lease, renewer=_renewer(ch, tgt.lock_lease),
+                        cluster=cluster_ddl(ch, tgt))
+    try:
+        keeper.ensure()
+    except KeeperUnavailable as exc:
+        raise DatabaseError(f"{ch.label} cannot hold the Keeper lock of cluster {tgt.cluster!r}: {exc}",
+                            hint="a cluster runs Keeper: configure <zookeeper> (and keeper_map_path_prefix) on "
+                            "every host") from exc
+    with hold(keeper, tgt.lock_timeout, "keeper-map", "linearizable") as info:
         yield info
 
 
@@ -325,12 +355,15 @@ def recover(ch: ClickHouse, ledger: Ledger, migrations: Sequence[Migration], sta
         if st.failed_statement and not st.outcome_unknown:
             continue  # an ordinary failure: the server said it changed nothing
         k = st.failed_statement or st.done + 1
-        if k > len(m.up) or is_rerunnable(m.up[k - 1].sql):
+        clustered = ledger.cluster is not None and ledger.cluster.cluster is not None
+        if k > len(m.up) or (is_rerunnable(m.up[k - 1].sql) and not (clustered and st.outcome_unknown)):
             continue
         if cumulative_hash(s.raw for s in m.up[:k - 1]) != st.cumulative_hash:
             continue  # edited since: the planner refuses it
         qid = statement_id(st.run_id, m.version, k)
-        look = lookup(ch, qid, sent_at=_unix(st.recorded_at), server_clock=True, wait=wait)
+        look = _queue_lookup(ch, ledger.cluster, qid) if clustered and ledger.cluster else None
+        if look is None:
+            look = lookup(ch, qid, sent_at=_unix(st.recorded_at), server_clock=True, wait=wait)
         found.append(Recovery(m.version, k, look.outcome, look.source))
         if look.outcome not in ("applied", "not_applied"):
             continue
@@ -339,6 +372,24 @@ def recover(ch: ClickHouse, ledger: Ledger, migrations: Sequence[Migration], sta
                       cumulative_hash=cumulative_hash(s.raw for s in m.up[:done]),
                       error=f"statement {k} {look.outcome.replace('_', ' ')} per {look.source} ({qid})")
     return tuple(found)
+
+
+def _queue_lookup(ch: ClickHouse, cluster: ClusterDDL, qid: str) -> Lookup | None:
+    """What the distributed DDL queue says of the ON CLUSTER statement sent with `qid`, after waiting up to
+    the DDL timeout for the hosts still running it (None: it is not in the queue, ask the query log)."""
+    from chmigrate.migrations.distributed import wait_entry
+
+    found = wait_entry(ch, str(cluster.cluster), qid, cluster.timeout)
+    if found is None:
+        return None
+    source = f"system.distributed_ddl_queue: {found.tally()} hosts"
+    if found.failed:
+        bad = found.failed[0]
+        return Lookup("unknown", f"{source}, host {bad.host} failed it: {bad.error}")
+    if found.pending:
+        hosts = ", ".join(h.host for h in found.pending)
+        return Lookup("unknown", f"{source}, still to run on {hosts} after {cluster.timeout:g} s")
+    return Lookup("applied", source)
 
 
 def _unix(recorded_at: str) -> float:

@@ -257,6 +257,16 @@ class ClickHouse:
             self._client.command(sql, parameters=dict(parameters) if parameters else None,
                                  settings=dict(settings) if settings else None)
 
+    def execute_reply(self, sql: str, *, settings: Mapping[str, Any] | None = None) -> str:
+        """Run one statement and return its reply as TabSeparated text ('' when it sent none): an ON CLUSTER
+        statement replies one row per host."""
+        self.requests += 1
+        with self._translated():
+            result = self._client.command(sql, settings=dict(settings) if settings else None)
+        if isinstance(result, (list, tuple)):  # clickhouse-connect split the reply's text on tabs
+            return "\t".join(str(x) for x in result)
+        return str(result) if isinstance(result, (str, int)) else ""  # a QuerySummary: no reply rows
+
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None,
               settings: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a SELECT and return its rows as tuples."""
@@ -337,6 +347,10 @@ class ScriptConnection(ClickHouse):
             literal = quote_string(str(value))
             shown = re.sub(r"\{" + re.escape(name) + r":[^}]*\}", lambda _m: literal, shown)  # noqa: B023
         self.sent.append(Recorded(shown, tuple((k, str(v)) for k, v in (settings or {}).items())))
+
+    def execute_reply(self, sql: str, *, settings: Mapping[str, Any] | None = None) -> str:
+        self.execute(sql, settings=settings)
+        return ""
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
                database: str | None = None, settings: Mapping[str, Any] | None = None) -> None:

@@ -712,6 +712,7 @@ _CONFIG_XML = "<clickhouse>\n    <default_database>_local</default_database>\n</
 # of an interrupted statement from it).
 _KEEPER_XML = ("<clickhouse>\n    <keeper_map_path_prefix>/keeper_map_tables</keeper_map_path_prefix>\n"
                "    <zookeeper><implementation>testkeeper</implementation></zookeeper>\n"
+               "    <macros><shard>s1</shard><replica>r1</replica></macros>\n"
                "    <query_log><database>system</database><table>query_log</table>"
                "<flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>\n</clickhouse>\n")
 _STATS_MARK = "__chmigrate_endpoint_stats__"
