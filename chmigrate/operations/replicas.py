@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chmigrate.connect import ClickHouseTarget
+from chmigrate.errors import DatabaseError
 from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.ledger import BACKFILLED, Record, fold
 from chmigrate.migrations.planner import statuses
@@ -43,15 +44,24 @@ def replica_records(ch: ClickHouse, tgt: ClickHouseTarget, replicas: Sequence[Re
         return [[] for _ in replicas]
     source = (f"clusterAllReplicas({sql_string(cluster)}, "
               f"{quote_ident(tgt.database)}.{quote_ident(tgt.ledger_table)})")
-    settings = {"skip_unavailable_shards": 1} if not all(holding) else {}  # a replica without the table
     sql = (f"SELECT _shard_num, {_RECORD_COLUMNS} FROM {source} WHERE event != '{BACKFILLED}' "
            "ORDER BY _shard_num, recorded_at, run_id, seq")
-    if settings:
-        out: list[list[Record]] = [[] for _ in replicas]
-        for r in ch.query(sql, settings=settings):
+    if all(holding):
+        return [[_record(r) for r in rows] for rows in read_replicas(ch, cluster, replicas, sql)]
+    # Some replicas have no ledger table (they read as empty, so they disagree): the others are read with
+    # the replicas that lack it skipped, which they were seen to lack one query ago.
+    lacking = [r.label for r, rows in zip(replicas, holding) if not rows]
+    try:
+        rows = ch.query(sql, settings={"skip_unavailable_shards": 1})
+    except DatabaseError as exc:
+        raise DatabaseError(f"cluster {cluster}: replica {', '.join(lacking)} has no ledger table "
+                            f"{tgt.database}.{tgt.ledger_table}, and the others' could not be read without it: "
+                            f"{exc.message}", code=exc.code) from None
+    out: list[list[Record]] = [[] for _ in replicas]
+    for r in rows:
+        if holding[int(r[0]) - 1]:
             out[int(r[0]) - 1].append(_record(r[1:]))
-        return out
-    return [[_record(r) for r in rows] for rows in read_replicas(ch, cluster, replicas, sql)]
+    return out
 
 
 def replica_statuses(ch: ClickHouse, tgt: ClickHouseTarget, replicas: Sequence[Replica],
