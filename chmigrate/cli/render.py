@@ -13,11 +13,13 @@ from chmigrate.results import (
     DestructionReport,
     EngineStart,
     LockResult,
+    OnReplica,
     PlannedStatement,
     PlanResult,
     Recovery,
     ReleasedClaim,
     Replica,
+    ReplicaDisagreement,
     SentStatement,
     StatusResult,
     TargetPlan,
@@ -255,10 +257,15 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
 
 
 def verify_document(result: VerifyResult) -> dict[str, Any]:
-    return {"version": JSON_VERSION, "passed": result.passed,
-            "checks": [{"engine": c.engine, "code": c.code, "check": check_title(c), "passed": c.passed,
-                        "details": [problem_line(p) for p in c.problems]}
-                       for c in result.checks]}
+    checks = []
+    for c in result.checks:
+        check: dict[str, Any] = {"engine": c.engine, "code": c.code, "check": check_title(c), "passed": c.passed,
+                                 "details": [problem_line(p) for p in c.problems]}
+        named = [p.replica for p in c.problems if isinstance(p, (OnReplica, ReplicaDisagreement))]
+        if named:  # with a cluster: the replica each detail is about, in the same order
+            check["replicas"] = named
+        checks.append(check)
+    return {"version": JSON_VERSION, "passed": result.passed, "checks": checks}
 
 
 def baseline_document(result: BaselineResult) -> dict[str, Any]:

@@ -61,6 +61,9 @@ def test_every_replica_is_read_and_a_migrated_database_passes(http_target: Targe
     assert "replica" not in plain.out and plain.code == 0, plain.all
     assert "replicas" not in json.loads(chmigrate("status", "--format", "json", cwd=tmp_path, env=env).out)[
         "clickhouse"]
+    checks = json.loads(chmigrate("verify", "--format", "json", cwd=tmp_path, env=env).out)["checks"]
+    assert [c["code"] for c in checks] == ["clickhouse.migrations", "clickhouse.drift", "clickhouse.views"]
+    assert not any("replicas" in c for c in checks)
     # one query per system table, whatever the number of replicas
     one = chmigrate("diff", "--cluster", "one", cwd=tmp_path, env=env)
     assert "cluster one: 1 replica(s)" in one.out, one.all
@@ -84,6 +87,7 @@ def test_a_column_dropped_by_hand_is_drift_on_each_replica(http_target: Target, 
     doc = json.loads(chmigrate("verify", "--cluster", "main", "--format", "json", cwd=tmp_path, env=env).out)
     drift = next(c for c in doc["checks"] if c["code"] == "clickhouse.drift")
     assert any(d.startswith("replica 127.0.0.1: ") and "turn_id" in d for d in drift["details"]), drift
+    assert drift["replicas"] == ["localhost", "127.0.0.1"], drift  # the replica of each detail
     diff = json.loads(chmigrate("diff", "--cluster", "main", "--format", "json", cwd=tmp_path, env=env).out)
     ch_doc = diff["clickhouse"]
     missing = [c for c in ch_doc["changes"] if c["object"] == f"{db}.llm_usage.turn_id"]
