@@ -53,6 +53,30 @@ class MigrationStatus:
 
 
 @dataclass(frozen=True)
+class Replica:
+    """One replica of the configured cluster, as system.clusters lists it (in its order)."""
+
+    label: str  # its host name, or host:port where two replicas share a host name
+    host: str
+    port: int
+    shard: int
+    number: int  # replica_num within its shard
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One replica's own ledger (read with clusterAllReplicas), against the target's."""
+
+    replica: Replica
+    migrations: tuple[MigrationStatus, ...]
+    differs: tuple[str, ...] = ()  # versions whose state here is not the target's
+
+    @property
+    def agrees(self) -> bool:
+        return not self.differs
+
+
+@dataclass(frozen=True)
 class TargetStatus:
     """The state of one database: which target, which migrations in which state."""
 
@@ -60,10 +84,12 @@ class TargetStatus:
     target: str
     embedded: bool
     migrations: tuple[MigrationStatus, ...]
+    cluster: str | None = None  # with a cluster: each replica's ledger in `replicas`
+    replicas: tuple[ReplicaStatus, ...] = ()
 
     @property
     def clean(self) -> bool:
-        return all(m.state == "applied" for m in self.migrations)
+        return all(m.state == "applied" for m in self.migrations) and all(r.agrees for r in self.replicas)
 
 
 @dataclass(frozen=True)
@@ -248,7 +274,7 @@ class UpResult:
 
 
 CheckCode = Literal["clickhouse.migrations", "clickhouse.drift", "clickhouse.views", "clickhouse.snapshot",
-                    "postgres.revisions", "postgres.drift"]
+                    "clickhouse.replicas", "postgres.revisions", "postgres.drift"]
 
 
 @dataclass(frozen=True)
@@ -264,7 +290,28 @@ class ViewMismatch:
     target_type: str = ""
 
 
-Problem = Union[MigrationStatus, ViewMismatch, "Change", str]
+@dataclass(frozen=True)
+class OnReplica:
+    """A problem found on one replica of the cluster (a schema difference, a version's state)."""
+
+    replica: str  # Replica.label
+    problem: Problem
+
+
+@dataclass(frozen=True)
+class ReplicaDisagreement:
+    """Two replicas that should be equal are not: their schemas (`change`: what `replica` has where
+    `reference` has the expected side) or their ledgers (`version`: its state on each)."""
+
+    replica: str
+    reference: str  # the first replica in system.clusters order
+    change: Change | None = None
+    version: str = ""
+    state: str = ""
+    reference_state: str = ""
+
+
+Problem = Union[MigrationStatus, ViewMismatch, "Change", OnReplica, ReplicaDisagreement, str]
 
 
 @dataclass(frozen=True)

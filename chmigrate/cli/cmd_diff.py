@@ -50,7 +50,17 @@ def diff(
     else:
         if ch is not None:
             ctx.term.line(target_heading("clickhouse", ch.target, ch.embedded) + f" database {ch.database}")
-            ctx.term.line(render.render_text(changes).rstrip() if changes else "  no differences")
+            if ch.cluster is not None:
+                ctx.term.line(f"  cluster {ch.cluster}: {len(ch.replicas)} replica(s), each compared")
+                for r in ch.replicas:
+                    if not r.changes:
+                        ctx.term.line(f"  replica {r.replica.label}: no differences")
+                        continue
+                    ctx.term.line(f"  replica {r.replica.label}:")
+                    ctx.term.line("\n".join(("    " + line).rstrip() for line in render.render_text(r.changes)
+                                            .rstrip().splitlines()))
+            else:
+                ctx.term.line(render.render_text(changes).rstrip() if changes else "  no differences")
         if pg is not None:
             ctx.term.line(target_heading("postgres", pg.target, pg.embedded))
             for d in pg.differences or ("no differences",):

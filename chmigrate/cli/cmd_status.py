@@ -26,7 +26,7 @@ def status(
 ) -> int:
     """Show each migration's state: applied, pending, changed, unknown, failed or dirty."""
     from chmigrate import api
-    from chmigrate.cli.render import status_document, status_rows, target_heading
+    from chmigrate.cli.render import replica_status_lines, status_document, status_rows, target_heading
 
     result = api.status(ctx.settings)
     if format == "json":
@@ -39,4 +39,8 @@ def status(
                            [_STYLES.get(m.state) for m in t.migrations])
             if not rows:
                 ctx.term.line("  (no migrations)")
+            if t.cluster is not None:
+                ctx.term.line(f"  cluster {t.cluster}: {len(t.replicas)} replica(s), each one's own ledger")
+                for line in replica_status_lines(t):
+                    ctx.term.line(line)
     return EXIT_CHECK_FAILED if exit_code and not result.clean else EXIT_OK

@@ -13,10 +13,13 @@ from chmigrate.results import (
     DestructionReport,
     EngineStart,
     LockResult,
+    OnReplica,
     PlannedStatement,
     PlanResult,
     Recovery,
     ReleasedClaim,
+    Replica,
+    ReplicaDisagreement,
     SentStatement,
     StatusResult,
     TargetPlan,
@@ -47,7 +50,36 @@ def status_document(result: StatusResult) -> dict[str, Any]:
                 for m in t.migrations
             ],
         }
+        if t.cluster is not None:
+            doc[t.engine] |= {"cluster": t.cluster, "replicas": [
+                replica_dict(r.replica) | {"agrees": r.agrees, "differs": list(r.differs),
+                                           "migrations": [{"version": m.version, "state": m.state}
+                                                          for m in r.migrations]}
+                for r in t.replicas]}
     return doc
+
+
+def replica_dict(r: Replica) -> dict[str, Any]:
+    return {"replica": r.label, "host": r.host, "port": r.port, "shard": r.shard, "replica_num": r.number}
+
+
+def replica_status_lines(t: TargetStatus) -> list[str]:
+    """With a cluster: one line per replica, its ledger against the target's."""
+    states = {m.version: m.state for m in t.migrations}
+    lines = []
+    for r in t.replicas:
+        counts: dict[str, int] = {}
+        for m in r.migrations:
+            counts[m.state] = counts.get(m.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no migrations"
+        if r.agrees:
+            lines.append(f"  replica {r.replica.label}: {summary}, as the target")
+        else:
+            mine = {m.version: m.state for m in r.migrations}
+            what = "; ".join(f"{v} {mine.get(v, 'absent')} (the target: {states.get(v, 'absent')})"
+                             for v in r.differs)
+            lines.append(f"  replica {r.replica.label}: DISAGREES: {what}")
+    return lines
 
 
 def status_rows(t: TargetStatus) -> list[list[str]]:
@@ -210,6 +242,14 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
     if ch is not None:
         doc["clickhouse"] = {"target": ch.target, "embedded": ch.embedded, "database": ch.database,
                              "changes": [change_dict(c) for c in ch.changes]}
+        if ch.cluster is not None:  # each change names the replicas that have it; each replica its changes
+            for c, d in zip(ch.changes, doc["clickhouse"]["changes"]):
+                d["replicas"] = [r.replica.label for r in ch.replicas if c in r.changes]
+            doc["clickhouse"] |= {"cluster": ch.cluster, "replicas": [
+                replica_dict(r.replica) | {"version": r.engine_version,
+                                           "changes": [change_dict(c) for c in r.changes],
+                                           "differs_from_first": [change_dict(c) for c in r.disagreements]}
+                for r in ch.replicas]}
     if pg is not None:
         doc["postgres"] = {"target": pg.target, "embedded": pg.embedded,
                            "changes": [{"kind": "postgres_drift", "detail": d} for d in pg.differences]}
@@ -217,10 +257,15 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
 
 
 def verify_document(result: VerifyResult) -> dict[str, Any]:
-    return {"version": JSON_VERSION, "passed": result.passed,
-            "checks": [{"engine": c.engine, "code": c.code, "check": check_title(c), "passed": c.passed,
-                        "details": [problem_line(p) for p in c.problems]}
-                       for c in result.checks]}
+    checks = []
+    for c in result.checks:
+        check: dict[str, Any] = {"engine": c.engine, "code": c.code, "check": check_title(c), "passed": c.passed,
+                                 "details": [problem_line(p) for p in c.problems]}
+        named = [p.replica for p in c.problems if isinstance(p, (OnReplica, ReplicaDisagreement))]
+        if named:  # with a cluster: the replica each detail is about, in the same order
+            check["replicas"] = named
+        checks.append(check)
+    return {"version": JSON_VERSION, "passed": result.passed, "checks": checks}
 
 
 def baseline_document(result: BaselineResult) -> dict[str, Any]:

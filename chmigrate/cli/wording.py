@@ -11,7 +11,9 @@ from chmigrate.results import (
     Finding,
     LockResult,
     MigrationStatus,
+    OnReplica,
     Problem,
+    ReplicaDisagreement,
     StateDetail,
     ViewMismatch,
 )
@@ -26,6 +28,7 @@ CHECK_TITLES: dict[CheckCode, str] = {
     "clickhouse.drift": "schema matches the migrations (no drift)",
     "clickhouse.views": "materialized views' output columns exist in their targets with the same types",
     "clickhouse.snapshot": "the committed schema snapshot matches the migrations (`chmigrate snapshot`)",
+    "clickhouse.replicas": "every replica of the cluster holds the same schema and ledger",
     "postgres.revisions": "every revision applied, nothing unknown",
     "postgres.drift": "chmigrate's tables match the models (no drift)",
 }
@@ -96,7 +99,20 @@ def problem_line(problem: Problem) -> str:
         return _view_problem(problem)
     if isinstance(problem, str):
         return problem
+    if isinstance(problem, OnReplica):
+        return f"replica {problem.replica}: {problem_line(problem.problem)}"
+    if isinstance(problem, ReplicaDisagreement):
+        return disagreement_line(problem)
     return describe(problem)
+
+
+def disagreement_line(d: ReplicaDisagreement) -> str:
+    from chmigrate.schema.render import describe
+
+    if d.change is not None:
+        return f"replica {d.replica} differs from replica {d.reference}: {describe(d.change)}"
+    return (f"replica {d.replica} records version {d.version} as {d.state}, replica {d.reference} as "
+            f"{d.reference_state}")
 
 
 def _version_problem(m: MigrationStatus) -> str:

@@ -167,7 +167,14 @@ def status(tgt: ClickHouseTarget) -> TargetStatus:
     migrations = load_migrations(tgt)
     with open_clickhouse(tgt) as ch:
         states = ledger_for(ch, tgt).states()
-        return TargetStatus("clickhouse", ch.label, ch.embedded, tuple(statuses(migrations, states)))
+        rows = tuple(statuses(migrations, states))
+        if tgt.cluster is None or ch.embedded:
+            return TargetStatus("clickhouse", ch.label, ch.embedded, rows)
+        from chmigrate.operations.replicas import replica_statuses
+        from chmigrate.schema.replicas import cluster_replicas
+
+        replicas = replica_statuses(ch, tgt, cluster_replicas(ch, tgt.cluster), migrations, rows)
+        return TargetStatus("clickhouse", ch.label, ch.embedded, rows, cluster=tgt.cluster, replicas=replicas)
 
 
 def plan(tgt: ClickHouseTarget, *, to: str | None = None, allow_changed: Collection[str] = (),

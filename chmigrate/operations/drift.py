@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from chmigrate.connect import ClickHouseTarget, open_clickhouse
@@ -12,8 +12,8 @@ from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulativ
 from chmigrate.migrations.planner import statuses
 from chmigrate.operations import clickhouse as ch_ops
 from chmigrate.operations.mvcheck import mismatches
-from chmigrate.results import Check, TargetStatus
-from chmigrate.schema.compare import Comparison, compare
+from chmigrate.results import Check, MigrationStatus, OnReplica, Problem, TargetStatus
+from chmigrate.schema.compare import Comparison, ReplicaComparison, compare
 from chmigrate.schema.diff import Change
 from chmigrate.schema.objects import Schema
 from chmigrate.schema.reconcile import Refusal, split
@@ -35,13 +35,17 @@ class ClickHouseDrift:
     desired_source: str  # "replay", "cache" or "snapshot" (the committed file)
     snapshot: str  # the committed snapshot: "current", "stale" or "missing"
     target_queries: int
+    cluster: str | None = None  # with a cluster on a server: every replica compared (`replicas`)
+    replicas: tuple[ReplicaComparison, ...] = ()
 
 
 def _compare(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
-             dev_database: str | None) -> Comparison:
+             dev_database: str | None, *, every_replica: bool = True) -> Comparison:
+    """With a cluster on a server (not the embedded engine, a single node), every replica of it."""
     return compare(ch, migrations, database=tgt.database, ledger=tgt.ledger_table,
                    cache_dir=tgt.local_dir / "cache", dev_database=dev_database, snapshot=tgt.snapshot_path,
-                   replicated=tgt.cluster is not None)
+                   replicated=tgt.cluster is not None,
+                   cluster=tgt.cluster if every_replica and not ch.embedded else None)
 
 
 def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
@@ -52,7 +56,7 @@ def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, .
         files=defining_files(migrations) if cmp.changes else {},  # read only to annotate differences
         desired_cached=cmp.desired_cached,
         desired_engine=cmp.desired_engine, desired_source=cmp.desired_source, snapshot=cmp.snapshot,
-        target_queries=cmp.target_queries,
+        target_queries=cmp.target_queries, cluster=cmp.cluster, replicas=cmp.replicas,
     )
 
 
@@ -72,14 +76,29 @@ def clickhouse_verify(tgt: ClickHouseTarget, *, dev_database: str | None = None)
         problems = tuple(r for r in rows if r.state != "applied")
         checks = [Check("clickhouse", "clickhouse.migrations", not problems, problems)]
         drift = _drift(ch, tgt, migrations, _compare(ch, tgt, migrations, dev_database))
-        checks.append(Check("clickhouse", "clickhouse.drift", not drift.changes, drift.changes))
+        found: tuple[Problem, ...] = drift.changes
+        if drift.cluster is not None:  # each difference on the replica that has it
+            found = tuple(OnReplica(r.replica.label, c) for r in drift.replicas for c in r.changes)
+        checks.append(Check("clickhouse", "clickhouse.drift", not found, found))
         bad_views = tuple(mismatches(ch, tgt.database))
         checks.append(Check("clickhouse", "clickhouse.views", not bad_views, bad_views))
+        if drift.cluster is not None:
+            checks.append(_replicas_check(ch, tgt, migrations, rows, drift))
         snap = drift.snapshot
         if snap != "missing":  # a project that commits a snapshot must keep it current
             checks.append(Check("clickhouse", "clickhouse.snapshot", snap == "current",
                                 () if snap == "current" else (f"{tgt.snapshot_path}: stale",)))
         return checks
+
+
+def _replicas_check(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...],
+                    rows: Sequence[MigrationStatus], drift: ClickHouseDrift) -> Check:
+    """Every replica holds the same schema and the same ledger as the first one."""
+    from chmigrate.operations.replicas import ledger_disagreements, replica_statuses, schema_disagreements
+
+    ledgers = replica_statuses(ch, tgt, [r.replica for r in drift.replicas], migrations, rows)
+    found = schema_disagreements(drift.replicas) + ledger_disagreements(ledgers)
+    return Check("clickhouse", "clickhouse.replicas", not found, found)
 
 
 def postgres_checks(status: TargetStatus, drift: tuple[str, ...]) -> list[Check]:
@@ -112,7 +131,7 @@ class BaselineResult:
 
 def compare_live(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, ...]) -> Comparison:
     """The live schema against what `migrations` produce (read-only on the target)."""
-    return _compare(ch, tgt, migrations, None)
+    return _compare(ch, tgt, migrations, None, every_replica=False)  # `up`'s preflight: the node it talks to
 
 
 def _blocking(states: Mapping[str, VersionState]) -> list[str]:

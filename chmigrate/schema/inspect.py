@@ -49,31 +49,45 @@ WHERE database = 'system' AND ((table = 'tables' AND name IN ('target_database',
 """
 
 
-def _tables_sql(database: str, targets: bool) -> str:
+def system_table(name: str, cluster: str | None = None) -> str:
+    """`system.NAME`, or with a cluster `clusterAllReplicas('cluster', system.NAME)` led by `_shard_num`
+    (there every replica is a shard of its own, numbered in system.clusters order: schema/replicas.py)."""
+    return f"clusterAllReplicas({sql_string(cluster)}, system.{name})" if cluster else f"system.{name}"
+
+
+def _lead(cluster: str | None) -> str:
+    return "_shard_num, " if cluster else ""
+
+
+def tables_sql(database: str, targets: bool, cluster: str | None = None) -> str:
     extra = ", target_database, target_table" if targets else ", '', ''"
     return (
-        "SELECT name, engine, engine_full, partition_key, sorting_key, primary_key, sampling_key, comment, "
-        f"as_select, create_table_query{extra} FROM system.tables "
+        f"SELECT {_lead(cluster)}name, engine, engine_full, partition_key, sorting_key, primary_key, sampling_key, "
+        f"comment, as_select, create_table_query{extra} FROM {system_table('tables', cluster)} "
         f"WHERE database = {sql_string(database)} AND NOT is_temporary ORDER BY name"
     )
 
 
-def _columns_sql(database: str) -> str:
+def columns_sql(database: str, cluster: str | None = None) -> str:
     return (
-        "SELECT table, name, type, default_kind, default_expression, compression_codec, comment "
-        f"FROM system.columns WHERE database = {sql_string(database)} ORDER BY table, position"
+        f"SELECT {_lead(cluster)}table, name, type, default_kind, default_expression, compression_codec, comment "
+        f"FROM {system_table('columns', cluster)} WHERE database = {sql_string(database)} ORDER BY table, position"
     )
 
 
-def _indices_sql(database: str) -> str:
+def indices_sql(database: str, cluster: str | None = None) -> str:
     return (
-        "SELECT table, name, expr, type_full, toUInt64(granularity) FROM system.data_skipping_indices "
-        f"WHERE database = {sql_string(database)}"
+        f"SELECT {_lead(cluster)}table, name, expr, type_full, toUInt64(granularity) "
+        f"FROM {system_table('data_skipping_indices', cluster)} WHERE database = {sql_string(database)}"
     )
 
 
-def _projections_sql(database: str) -> str:
-    return f"SELECT table, name, query FROM system.projections WHERE database = {sql_string(database)}"
+def projections_sql(database: str, cluster: str | None = None) -> str:
+    return (f"SELECT {_lead(cluster)}table, name, query FROM {system_table('projections', cluster)} "
+            f"WHERE database = {sql_string(database)}")
+
+
+Rows = Sequence[Sequence[Any]]
 
 
 def is_inner_table(name: str) -> bool:
@@ -83,17 +97,27 @@ def is_inner_table(name: str) -> bool:
 
 def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozenset()) -> Schema:
     """Read `database` into a raw `Schema`; tables and views named in `exclude` are left out."""
-    skip = frozenset(exclude)
     caps = {str(r[0]): str(r[1]) for r in ch.query(_CAPABILITIES)}
     has_targets = "tables.target_table" in caps
     has_projections = "projections.query" in caps
-    table_rows = [
-        r
-        for r in ch.query(_tables_sql(database, has_targets))
-        if str(r[0]) not in skip and not is_inner_table(str(r[0]))
-    ]
+    return assemble(
+        database,
+        caps.get("version", ""),
+        ch.query(tables_sql(database, has_targets)),
+        ch.query(columns_sql(database)),
+        ch.query(indices_sql(database)),
+        ch.query(projections_sql(database)) if has_projections else None,
+        exclude=exclude,
+    )
+
+
+def assemble(database: str, version: str, table_rows: Rows, column_rows: Rows, index_rows: Rows,
+             projection_rows: Rows | None, *, exclude: Iterable[str] = frozenset()) -> Schema:
+    """A raw `Schema` from the rows of the system tables (`projection_rows` None: no system.projections)."""
+    skip = frozenset(exclude)
+    table_rows = [r for r in table_rows if str(r[0]) not in skip and not is_inner_table(str(r[0]))]
     columns: dict[str, list[Column]] = defaultdict(list)
-    for r in ch.query(_columns_sql(database)):
+    for r in column_rows:
         columns[str(r[0])].append(
             Column(
                 name=str(r[1]),
@@ -105,14 +129,14 @@ def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozense
             )
         )
     indices: dict[str, list[Index]] = defaultdict(list)
-    for r in ch.query(_indices_sql(database)):
+    for r in index_rows:
         indices[str(r[0])].append(
             Index(name=str(r[1]), expr=str(r[2]), type=str(r[3]), granularity=int(r[4]))
         )
     projections: dict[str, list[Projection]] | None = None
-    if has_projections:
+    if projection_rows is not None:
         projections = defaultdict(list)
-        for r in ch.query(_projections_sql(database)):
+        for r in projection_rows:
             projections[str(r[0])].append(Projection(name=str(r[1]), query=str(r[2])))
     tables: list[Table] = []
     views: list[View] = []
@@ -129,9 +153,7 @@ def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozense
                     None if projections is None else projections.get(name, []),
                 )
             )
-    return Schema(
-        database=database, tables=tuple(tables), views=tuple(views), engine_version=caps.get("version", "")
-    )
+    return Schema(database=database, tables=tuple(tables), views=tuple(views), engine_version=version)
 
 
 def _merge_extras(columns: Sequence[Column], extras: Mapping[str, ColumnExtras]) -> tuple[Column, ...]:

@@ -19,7 +19,7 @@ Two steps, both applied to the desired and the actual schema alike:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -311,12 +311,38 @@ def normalize_pair(
     return canonicalize(map_expressions(d, redo(d))), canonicalize(map_expressions(a, redo(a)))
 
 
+def normalize_many(
+    desired: Schema, actuals: Sequence[Schema], engine: QueryRunner, *, desired_is_canonical: bool = False
+) -> tuple[Schema, tuple[Schema, ...]]:
+    """`normalize_pair` of `desired` with each of `actuals` (the replicas of a cluster), formatting what
+    differs in any of them in one query. Each actual comes out as `normalize_pair` would give it, and the
+    desired schema is redone with every formatted expression (a text formats the same whichever pair asked)."""
+    d = desired if desired_is_canonical else canonicalize(desired)
+    canon = [canonicalize(a) for a in actuals]
+    wanted: dict[tuple[str, str], None] = {}
+    for a in canon:
+        wanted.update(dict.fromkeys(differing_expressions(d, a)))
+    formatted = format_on_engine(engine, list(wanted))
+    if not formatted:
+        return d, tuple(canon)
+
+    def redo(schema: Schema) -> Fn:
+        def fn(kind: str, text: str) -> str:
+            body = formatted.get((kind, text))
+            return text if body is None else canonical_expression(kind, body, schema.database)
+
+        return fn
+
+    return canonicalize(map_expressions(d, redo(d))), tuple(canonicalize(map_expressions(a, redo(a))) for a in canon)
+
+
 __all__ = [
     "canonicalize",
     "differing_expressions",
     "expression_slots",
     "format_on_engine",
     "map_expressions",
+    "normalize_many",
     "normalize_pair",
     "normalize_type",
 ]

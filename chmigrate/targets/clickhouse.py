@@ -109,7 +109,10 @@ def server_error(exc: BaseException, secrets: Sequence[str | None] = ()) -> Data
     match = _CODE.search(text)
     if match:
         code = code or int(match.group(1))
-        detail = match.group(2).strip().splitlines()[0] if match.group(2).strip() else text
+        lines = [line.strip() for line in match.group(2).strip().splitlines() if line.strip()]
+        detail = lines[0] if lines else text
+        if detail.endswith("Log:") and len(lines) > 1:  # ALL_CONNECTION_TRIES_FAILED: the first try's error
+            detail += " " + re.sub(r"^Code: \d+\. DB::\w+: |\s*\(version [^)]*\)$", "", lines[1])
         name = match.group(3)
         message = f"Code {code}" + (f" ({name})" if name else "") + f": {detail}"
     else:

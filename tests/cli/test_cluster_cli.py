@@ -156,6 +156,51 @@ def test_up_on_a_real_cluster(tmp_path: Path) -> None:
     assert again.code == 0 and "nothing to apply" in again.all.lower(), again.all
 
 
+@pytest.mark.cluster
+def test_verify_status_and_diff_read_every_replica_of_a_real_cluster(tmp_path: Path) -> None:
+    """Each replica is read (clusterAllReplicas) and named; with two replicas or more, a table made by hand on
+    one replica only is drift on that replica alone, and the replicas disagree."""
+    urls = [u for u in os.environ.get("CHMIGRATE_TEST_CLICKHOUSE_CLUSTER_URLS", "").split(",") if u]
+    if not urls:
+        pytest.skip("no cluster here: set CHMIGRATE_TEST_CLICKHOUSE_CLUSTER_URLS (the GitHub workflow's "
+                    "cluster job does); tests/cli/test_replicas_cli.py runs on local replicas")
+    from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig
+
+    name = os.environ.get("CHMIGRATE_TEST_CLICKHOUSE_CLUSTER", "main")
+    password = os.environ.get("CHMIGRATE_TEST_CLICKHOUSE_PASSWORD", "")
+    db = "t_replicas_" + os.urandom(4).hex()
+    with ClickHouse.connect(ClickHouseConfig(url=urls[0], password=password)) as ch:
+        ch.execute(f"CREATE DATABASE `{db}` ON CLUSTER `{name}`")
+        hosts = [str(r[0]) for r in ch.query("SELECT host_name FROM system.clusters WHERE cluster = {c:String} "
+                                             "ORDER BY shard_num, replica_num", {"c": name})]
+    env = {"CHMIGRATE_CLICKHOUSE_URL": urls[0], "CHMIGRATE_DATABASE": db, "CHMIGRATE_ONLY": "clickhouse",
+           "CHMIGRATE_MIGRATIONS_DIR": str(SEED), "CHMIGRATE_CLUSTER": name, "CLICKHOUSE_PASSWORD": password}
+    assert chmigrate("up", cwd=tmp_path, env=env, timeout=600).code == 0
+    verify = chmigrate("verify", cwd=tmp_path, env=env, timeout=600)
+    assert verify.code == 0, verify.all
+    assert "PASS  clickhouse: every replica of the cluster holds the same schema and ledger" in verify.out
+    status = json.loads(chmigrate("status", "--format", "json", cwd=tmp_path, env=env).out)["clickhouse"]
+    assert [r["host"] for r in status["replicas"]] == hosts and all(r["agrees"] for r in status["replicas"])
+    diff = chmigrate("diff", cwd=tmp_path, env=env, timeout=600)
+    assert all(f"replica {r['replica']}: no differences" in diff.out for r in status["replicas"]), diff.all
+    if len(urls) < 2:
+        return
+    # by hand on the last replica only: no ON CLUSTER and a plain engine, so nothing replicates it
+    with ClickHouse.connect(ClickHouseConfig(url=urls[-1], password=password)) as ch:
+        ch.execute(f"CREATE TABLE `{db}`.stray (a UInt8) ENGINE = MergeTree ORDER BY a")
+    verify = chmigrate("verify", cwd=tmp_path, env=env, timeout=600)
+    assert verify.code == 1, verify.all
+    drift = [line.strip() for line in verify.out.splitlines() if f"{db}.stray" in line]
+    on_replica = [line for line in drift if " differs from replica " not in line]
+    assert len(on_replica) == 1 and on_replica[0].startswith("replica "), verify.out  # one replica has it
+    assert "FAIL  clickhouse: every replica of the cluster holds the same schema and ledger" in verify.out
+    assert any(" differs from replica " in line for line in drift), verify.out
+    doc = json.loads(chmigrate("diff", "--format", "json", cwd=tmp_path, env=env, timeout=600).out)["clickhouse"]
+    stray = [c for c in doc["changes"] if c["object"] == f"{db}.stray"]
+    assert len(stray) == 1 and len(stray[0]["replicas"]) == 1 and stray[0]["replicas"][0] in [
+        r["replica"] for r in doc["replicas"]], doc
+
+
 @pytest.mark.server
 def test_diff_takes_a_replicated_table_for_the_plain_engine_in_the_files(http_target: Target, tmp_path: Path) -> None:
     """chDB with the in-memory test Keeper creates Replicated* tables (read-only: no interserver port), which

@@ -14,7 +14,9 @@ ClickHouse 24.8 server does it, and runs every query on chDB:
   every call; `DROP ... SYNC` loses its SYNC and `metadata_dropped/` is emptied; the start failure
   `Code: 722 ... recursive_mutex lock failed` is retried; a `config.xml` in the helper's working
   directory moves clickhouse-local's scratch database to `_local`, so that `default` is an ordinary,
-  persistent Atomic database.
+  persistent Atomic database;
+- both configurations name clusters of local replicas (`main`, `one`) and one with an unreachable replica
+  (`unreachable`) for clusterAllReplicas (see `_CLUSTERS_XML`).
 
 Only the standard library and chdb are needed (lz4 / zstd modules are used when importable; LZ4 request
 bodies are decoded in pure Python otherwise), because it also runs under another interpreter (the chdb
@@ -707,14 +709,28 @@ class InProcessEngine:
             self._keeper.close()
 
 
-_CONFIG_XML = "<clickhouse>\n    <default_database>_local</default_database>\n</clickhouse>\n"
+# Clusters for clusterAllReplicas (`status`/`verify`/`diff --cluster`): a replica whose host is this machine and
+# whose port is <tcp_port> is local (is_local = 1): the engine runs its part itself, no network is used and no
+# port is opened. `main`: two local replicas (localhost, 127.0.0.1) of one shard, so every row comes twice;
+# `one`: localhost alone; `unreachable`: a local replica and one at 127.0.0.2:1, where nothing listens
+# (connection refused).
+_CLUSTERS_XML = (
+    "    <tcp_port>9000</tcp_port>\n    <remote_servers>\n"
+    "        <main><shard><replica><host>localhost</host><port>9000</port></replica>"
+    "<replica><host>127.0.0.1</host><port>9000</port></replica></shard></main>\n"
+    "        <one><shard><replica><host>localhost</host><port>9000</port></replica></shard></one>\n"
+    "        <unreachable><shard><replica><host>localhost</host><port>9000</port></replica>"
+    "<replica><host>127.0.0.2</host><port>1</port></replica></shard></unreachable>\n"
+    "    </remote_servers>\n")
+_CONFIG_XML = "<clickhouse>\n    <default_database>_local</default_database>\n" + _CLUSTERS_XML + "</clickhouse>\n"
 # KeeperMap on the in-memory test Keeper, and system.query_log as a server keeps it (chmigrate reads the outcome
 # of an interrupted statement from it).
 _KEEPER_XML = ("<clickhouse>\n    <keeper_map_path_prefix>/keeper_map_tables</keeper_map_path_prefix>\n"
                "    <zookeeper><implementation>testkeeper</implementation></zookeeper>\n"
                "    <macros><shard>s1</shard><replica>r1</replica></macros>\n"
                "    <query_log><database>system</database><table>query_log</table>"
-               "<flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>\n</clickhouse>\n")
+               "<flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>\n" + _CLUSTERS_XML
+               + "</clickhouse>\n")
 _STATS_MARK = "__chmigrate_endpoint_stats__"
 _STATS_SQL = (f"SELECT '{_STATS_MARK}', sumIf(value, event = 'InsertedRows'), "
               "sumIf(value, event = 'InsertedBytes') FROM system.events FORMAT TabSeparated")
