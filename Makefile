@@ -4,7 +4,7 @@ VENV ?= .venv
 VENV248 ?= .venv-248
 BIN := $(VENV)/bin
 # chdb 2.1.1 forks a fresh engine per call (~60 ms each): fewer crash trials keep the 24.8 run short
-PARITY_CRASH_TRIALS ?= 5
+PARITY_CRASH_TRIALS ?= 3
 
 .PHONY: up test install lint unit parity248 clean
 
