@@ -205,13 +205,22 @@ def _at(shape: ViewShape, ch: ClickHouse, value_sql: str) -> Any:
 def _bound(shape: ViewShape, ch: ClickHouse, option: str, value: str | None) -> Any:
     if value is None:
         return None
-    if not _DATE.match(value):
+    if not _DATE.match(value) or not _is_date(value):
         raise UsageError(f"{option} {value!r}: give a date as YYYY-MM-DD")
     try:
         return _at(shape, ch, quote_string(value))
     except Exception:
         raise UsageError(f"{option} {value!r}: cannot place that date in a partition of {shape.target[1]} "
                          f"({shape.key_column} is {shape.key_type})") from None
+
+
+def _is_date(value: str) -> bool:
+    """A calendar date: the server would read 2026-13-01 as some other day rather than refuse it."""
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _current(shape: ViewShape, ch: ClickHouse) -> Any:

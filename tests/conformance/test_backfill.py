@@ -164,6 +164,8 @@ def test_a_table_that_is_not_a_view_is_a_usage_error(target: Target, tmp_path: P
         api.backfill(target.settings(), "llm_usage")
     with pytest.raises(UsageError, match="no table or view of that name"):
         api.backfill(target.settings(), "nope")
+    with pytest.raises(UsageError, match="give a date as YYYY-MM-DD"):  # not a day of the calendar
+        api.backfill(target.settings(), VIEW, date_from="2026-13-01")
 
 
 def _insert(target: Target, events: list[ev.Event], seed: int = 5) -> None:
