@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from chmigrate.schema.createparse import ColumnExtras, CreateParts, parse_create, split_engine
+from chmigrate.schema.inspect_cache import Kept, TextCache
 from chmigrate.schema.objects import Column, Index, Projection, Schema, Table, View
 
 VIEW_ENGINES = {
@@ -59,12 +60,38 @@ def _lead(cluster: str | None) -> str:
     return "_shard_num, " if cluster else ""
 
 
-def tables_sql(database: str, targets: bool, cluster: str | None = None) -> str:
+_STAMPS = ", toString(uuid), toUnixTimestamp(metadata_modification_time), toUnixTimestamp(now())"
+
+
+def tables_sql(database: str, targets: bool, cluster: str | None = None, *, stamps: bool = False) -> str:
+    """With `stamps`, each row ends with the table's UUID, its metadata time and the server's time
+    (inspect_cache.py)."""
     extra = ", target_database, target_table" if targets else ", '', ''"
     return (
         f"SELECT {_lead(cluster)}name, engine, engine_full, partition_key, sorting_key, primary_key, sampling_key, "
-        f"comment, as_select, create_table_query{extra} FROM {system_table('tables', cluster)} "
+        f"comment, as_select, create_table_query{extra}{_STAMPS if stamps else ''} "
+        f"FROM {system_table('tables', cluster)} "
         f"WHERE database = {sql_string(database)} AND NOT is_temporary ORDER BY name"
+    )
+
+
+def _light_tables_sql(database: str, targets: bool) -> str:
+    """`tables_sql` with stamps but without the three costly texts (left empty)."""
+    extra = ", target_database, target_table" if targets else ", '', ''"
+    return (
+        f"SELECT name, engine, '', partition_key, sorting_key, primary_key, sampling_key, comment, '', ''{extra}"
+        f"{_STAMPS} FROM system.tables WHERE database = {sql_string(database)} AND NOT is_temporary ORDER BY name"
+    )
+
+
+_NAMED = 200  # more tables to read again than this: read the whole database's texts (the query stays small)
+
+
+def _texts_sql(database: str, names: Sequence[str] | None) -> str:
+    named = f" AND name IN ({', '.join(sql_string(n) for n in names)})" if names is not None else ""
+    return (
+        "SELECT name, engine_full, as_select, create_table_query FROM system.tables "
+        f"WHERE database = {sql_string(database)} AND NOT is_temporary{named}"
     )
 
 
@@ -95,20 +122,49 @@ def is_inner_table(name: str) -> bool:
     return name.startswith(".inner.") or name.startswith(".inner_id.")
 
 
-def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozenset()) -> Schema:
-    """Read `database` into a raw `Schema`; tables and views named in `exclude` are left out."""
+def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozenset(),
+            cache: TextCache | None = None) -> Schema:
+    """Read `database` into a raw `Schema`; tables and views named in `exclude` are left out. With `cache`,
+    the CREATE texts of tables unchanged since the last read are taken from it (inspect_cache.py)."""
     caps = {str(r[0]): str(r[1]) for r in ch.query(_CAPABILITIES)}
     has_targets = "tables.target_table" in caps
     has_projections = "projections.query" in caps
+    version = caps.get("version", "")
     return assemble(
         database,
-        caps.get("version", ""),
-        ch.query(tables_sql(database, has_targets)),
+        version,
+        ch.query(tables_sql(database, has_targets)) if cache is None
+        else _tables_through(cache, ch, database, has_targets, version),
         ch.query(columns_sql(database)),
         ch.query(indices_sql(database)),
         ch.query(projections_sql(database)) if has_projections else None,
         exclude=exclude,
     )
+
+
+def _tables_through(cache: TextCache, ch: QueryRunner, database: str, targets: bool, version: str) -> Rows:
+    """The rows of `tables_sql`, the costly texts read only for tables not kept unchanged in `cache`."""
+    kept = cache.load(version)
+    missing: list[str] = []
+    if not kept:  # nothing to reuse: one query, as without a cache
+        rows = ch.query(tables_sql(database, targets, stamps=True))
+    else:
+        rows = ch.query(_light_tables_sql(database, targets))
+        missing = [str(r[0]) for r in rows if not _unchanged(kept.get(str(r[0])), r)]
+        fresh = ch.query(_texts_sql(database, missing if len(missing) <= _NAMED else None)) if missing else ()
+        again = set(missing)
+        texts = {str(r[0]): kept[str(r[0])].texts for r in rows if str(r[0]) not in again}
+        texts |= {str(name): (str(e), str(a), str(c)) for name, e, a, c in fresh}
+        # a table dropped between the two reads has no texts: it is gone
+        rows = [(*r[:2], t[0], *r[3:8], t[1], t[2], *r[10:]) for r in rows if (t := texts.get(str(r[0])))]
+    if rows and (not kept or missing or len(rows) != len(kept)):  # else what is kept is still what was read
+        cache.save(version, int(rows[0][-1]),
+                   {str(r[0]): Kept(str(r[-3]), int(r[-2]), (str(r[2]), str(r[8]), str(r[9]))) for r in rows})
+    return [r[:-3] for r in rows]
+
+
+def _unchanged(kept: Kept | None, row: Sequence[Any]) -> bool:
+    return kept is not None and kept.uuid == str(row[-3]) and kept.mtime == int(row[-2]) > 0
 
 
 def assemble(database: str, version: str, table_rows: Rows, column_rows: Rows, index_rows: Rows,

@@ -1,0 +1,128 @@
+"""A warm `diff` takes unchanged tables' CREATE texts from .chmigrate/cache: it must still see every change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chmigrate.migrations.discovery import discover
+from chmigrate.schema.compare import Comparison, compare
+from chmigrate.targets.clickhouse import ClickHouse
+from tests.cli.helpers import chmigrate
+from tests.conftest import SEED, Target
+
+
+def _up(target: Target, tmp_path: Path) -> None:
+    """The seed applied, and the server's clock past the second its tables were made in (texts read in the
+    second a table last changed are not kept)."""
+    import time
+
+    r = chmigrate("up", cwd=tmp_path, env=target.cli_env() | {"CHMIGRATE_MIGRATIONS_DIR": str(SEED)})
+    assert r.code == 0, r.all
+    with target.connect() as ch:
+        newest = int(ch.query("SELECT max(toUnixTimestamp(metadata_modification_time)) FROM system.tables "
+                              f"WHERE database = '{target.database}'")[0][0])
+        while _server_second(ch) <= newest:
+            time.sleep(0.1)
+
+
+def _compare(ch: ClickHouse, target: Target, cache: Path) -> Comparison:
+    return compare(ch, discover(SEED), database=target.database, cache_dir=cache)
+
+
+def _ttl(cmp: Comparison) -> str:
+    table = cmp.actual.table("llm_usage")
+    assert table is not None
+    return table.ttl
+
+
+def _server_second(ch: ClickHouse) -> int:
+    return int(ch.query("SELECT toUnixTimestamp(now())")[0][0])
+
+
+def _set_ttl(ch: ClickHouse, target: Target, months: int) -> None:
+    ch.execute(f"ALTER TABLE `{target.database}`.llm_usage MODIFY TTL toDateTime(event_time) + "
+               f"INTERVAL {months} MONTH")
+
+
+def test_changes_made_in_the_second_of_the_last_read_are_seen(target: Target, tmp_path: Path) -> None:
+    """The metadata time has whole seconds: a table changed, read and changed again within one second keeps
+    its time, so what was read in that second must not be reused."""
+    _up(target, tmp_path)
+    cache = tmp_path / "cache"
+    with target.connect() as ch:
+        first = _compare(ch, target, cache)
+        assert not first.changes, first.changes
+        (kept,) = cache.glob("inspect-*.json")
+        names = json.loads(json.loads(kept.read_text())["tables"])
+        if target.kind == "embedded":  # chDB's `default` is an Overlay database: no metadata times, none kept
+            assert names == {}, names
+        else:
+            assert "llm_usage_daily_mv" in names, "the texts were not kept"
+        same_second = 0
+        for attempt in range(8):
+            months = 2 + 2 * attempt
+            start = _server_second(ch)
+            _set_ttl(ch, target, months)
+            read = _compare(ch, target, cache)
+            assert f"{months}" in _ttl(read), _ttl(read)
+            _set_ttl(ch, target, months + 1)
+            end = _server_second(ch)
+            again = _compare(ch, target, cache)
+            assert f"{months + 1}" in _ttl(again), (attempt, _ttl(again))
+            assert any(c.object.endswith("llm_usage") for c in again.changes), again.changes
+            same_second += start == end
+            if same_second >= 2:
+                break
+        assert same_second, "no attempt fitted in one server second: the case was not exercised"
+        _set_ttl(ch, target, 13)
+        assert not _compare(ch, target, cache).changes
+
+
+@pytest.mark.server
+def test_a_table_replaced_under_the_same_name_is_read_again(http_target: Target, tmp_path: Path) -> None:
+    target = http_target
+    _up(target, tmp_path)
+    cache = tmp_path / "cache"
+    db = target.database
+    with target.connect() as ch:
+        assert not _compare(ch, target, cache).changes
+        assert not _compare(ch, target, cache).changes  # now every text is kept
+        create = str(ch.query(f"SELECT create_table_query FROM system.tables WHERE database = '{db}' "
+                              "AND name = 'llm_usage'")[0][0])
+        ch.execute(f"DROP TABLE `{db}`.llm_usage SYNC")
+        ch.execute(create.replace("INTERVAL 13 MONTH", "INTERVAL 3 MONTH").replace("toIntervalMonth(13)",
+                                                                                    "toIntervalMonth(3)"))
+        replaced = _compare(ch, target, cache)
+        assert "3" in _ttl(replaced) and "13" not in _ttl(replaced), _ttl(replaced)
+        assert any(c.object.endswith("llm_usage") for c in replaced.changes), replaced.changes
+
+
+@pytest.mark.server
+def test_an_edited_or_broken_cache_file_is_ignored(http_target: Target, tmp_path: Path) -> None:
+    target = http_target
+    _up(target, tmp_path)
+    cache = tmp_path / "cache"
+    with target.connect() as ch:
+        assert not _compare(ch, target, cache).changes
+        assert not _compare(ch, target, cache).changes
+        (kept,) = cache.glob("inspect-*.json")
+        doc = json.loads(kept.read_text())
+        assert "INTERVAL 13 MONTH" in doc["tables"] or "toIntervalMonth(13)" in doc["tables"]
+        # a hand edit that would hide a TTL change: the file no longer matches its sha256
+        _set_ttl(ch, target, 7)
+        mtime = ch.query(f"SELECT toUnixTimestamp(metadata_modification_time) FROM system.tables "
+                         f"WHERE database = '{target.database}' AND name = 'llm_usage'")[0][0]
+        tables = json.loads(doc["tables"])
+        tables["llm_usage"][1] = int(mtime)  # claims to hold the table as it now is, with the old TTL
+        doc["tables"] = json.dumps(tables)
+        kept.write_text(json.dumps(doc))
+        edited = _compare(ch, target, cache)
+        assert "7" in _ttl(edited), _ttl(edited)
+        assert any(c.object.endswith("llm_usage") for c in edited.changes), edited.changes
+        kept.write_text('{"format": 1, "tables": ')  # cut short
+        assert "7" in _ttl(_compare(ch, target, cache))
+        _set_ttl(ch, target, 13)
+        assert not _compare(ch, target, cache).changes
