@@ -19,15 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from chmigrate.connect import ClickHouseTarget, open_clickhouse, resolve_clickhouse
+from chmigrate.connect import ClickHouseTarget, load_migrations, open_clickhouse, resolve_clickhouse
 from chmigrate.engines import ClickHouseEngine, PostgresDrift, PostgresEngine, RunOptions, engines
 from chmigrate.errors import Refused, UsageError
 from chmigrate.migrations import filenames
 from chmigrate.migrations.discovery import Migration, discover
-from chmigrate.migrations.executor import Reporter
-from chmigrate.migrations.lock import LockInfo
-from chmigrate.operations import clickhouse as ch_ops
-from chmigrate.operations.destruction import Consent
 from chmigrate.results import (
     PlanResult,
     ReleasedClaim,
@@ -38,7 +34,10 @@ from chmigrate.results import (
 from chmigrate.settings import Settings
 
 if TYPE_CHECKING:
+    from chmigrate.migrations.executor import Reporter
+    from chmigrate.migrations.lock import LockInfo
     from chmigrate.operations.backfill import Reporter as BackfillReporter
+    from chmigrate.operations.destruction import Consent
     from chmigrate.operations.drift import BaselineResult, ClickHouseDrift
     from chmigrate.operations.snapshot import SnapshotResult
     from chmigrate.results import BackfillResult, Check, DestructionReport, DoctorResult, LintResult
@@ -68,11 +67,13 @@ def writing(found: Sequence[ClickHouseEngine | PostgresEngine], *,
     """Open the engines a writing command changes and take their run locks, always in one order: the
     ClickHouse database's run lock first, then (for a Postgres server) its advisory lock. `check` confirms
     both before every statement."""
+    from chmigrate.operations import clickhouse as ch_ops
+
     target = next((e.target for e in found if isinstance(e, ClickHouseEngine)), None)
     migrations: tuple[Migration, ...] = ()
     postgres = next((e for e in found if isinstance(e, PostgresEngine)), None)
     if target is not None:
-        migrations = ch_ops.load_migrations(target)  # a bad file is reported before anything is opened
+        migrations = load_migrations(target)  # a bad file is reported before anything is opened
     with ExitStack() as stack:
         ch = stack.enter_context(open_clickhouse(target)) if target is not None else None
         if ch is not None and target is not None and before_lock is not None:
@@ -108,6 +109,8 @@ def up(settings: Settings, *, to: str | None = None, dry_run: bool = False,
     Pending ClickHouse statements that destroy stored data (see operations.destruction) run only with
     `consent`: True, or a function shown the report that answers; it is asked before anything is sent (and
     again under the lock only about what was not in that report). A protected environment refuses them."""
+    from chmigrate.operations import clickhouse as ch_ops
+
     found = engines(settings)
     if to is not None:
         _one_engine_for("--to", settings)
@@ -149,6 +152,8 @@ def down(settings: Settings, *, to: str, dry_run: bool = False, reporter: Report
 
     ClickHouse statements that destroy stored data run only with `consent` (as for `up`). A protected
     environment refuses `down` outright, before anything is opened (a dry run still shows the report)."""
+    from chmigrate.operations import clickhouse as ch_ops
+
     found = engines(settings)
     _one_engine_for("down --to", settings)
     if settings.protected and not dry_run:
@@ -224,6 +229,8 @@ def baseline(settings: Settings, *, to: str, reconcile: bool = False, dry_run: b
 
 def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolled_back"]) -> str:
     """Mark a dirty ClickHouse version by hand after a person fixed the database; returns the version."""
+    from chmigrate.operations import clickhouse as ch_ops
+
     with writing([ClickHouseEngine(resolve_clickhouse(settings))]) as w:
         assert w.ch is not None and w.target is not None
         return ch_ops.resolve(w.ch, w.target, version, outcome)
@@ -231,6 +238,8 @@ def resolve(settings: Settings, version: str, outcome: Literal["applied", "rolle
 
 def unlock(settings: Settings, *, force: bool = False) -> tuple[ReleasedClaim, ...]:
     """Release expired ClickHouse lock claims (KeeperMap or lease), and live ones with `force`."""
+    from chmigrate.operations import clickhouse as ch_ops
+
     return ch_ops.unlock(resolve_clickhouse(settings), force=force)
 
 
@@ -261,10 +270,11 @@ def new(settings: Settings, name: str) -> Path:
 def snapshot(settings: Settings, *, check: bool = False) -> SnapshotResult:
     """Write the committed desired-schema snapshot beside the ClickHouse migrations (no server needed); with
     `check`, write nothing and fail (CheckFailed) unless it is current."""
+
     from chmigrate.operations.snapshot import snapshot as run
 
     target = resolve_clickhouse(settings)
-    return run(target, ch_ops.load_migrations(target), check=check)
+    return run(target, load_migrations(target), check=check)
 
 
 def doctor(settings: Settings, *, since: float | None = None) -> DoctorResult:
@@ -292,6 +302,7 @@ def backfill(settings: Settings, view: str, *, date_from: str | None = None, dat
              reporter: BackfillReporter | None = None) -> BackfillResult:
     """Rebuild a materialized view's TO target from its source, whole partitions at a time, under the run
     lock; each rebuilt partition is recorded in the ledger. A dry run takes no lock and writes nothing."""
+    from chmigrate.operations import clickhouse as ch_ops
     from chmigrate.operations.backfill import backfill as run
 
     target = resolve_clickhouse(settings)

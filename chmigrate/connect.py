@@ -11,9 +11,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chmigrate.settings import Settings
 from chmigrate.targets.clickhouse import ClickHouse, ClickHouseConfig, parse_url
+
+if TYPE_CHECKING:
+    from chmigrate.migrations.discovery import Migration
 
 
 def clickhouse_config(settings: Settings) -> ClickHouseConfig:
@@ -84,6 +88,13 @@ def clickhouse_database(settings: Settings) -> str:
         if db:
             return db
     return "default"
+
+
+def load_migrations(target: ClickHouseTarget) -> tuple[Migration, ...]:
+    """The target's migration files, read and checked (a bad file is an error naming it)."""
+    from chmigrate.migrations.discovery import discover
+
+    return discover(target.migrations_dir, target.variables, allow_gaps=target.allow_version_gaps)
 
 
 @contextmanager

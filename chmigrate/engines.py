@@ -12,8 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from chmigrate.connect import ClickHouseTarget, resolve_clickhouse
-from chmigrate.operations import clickhouse as ch_ops
+from chmigrate.connect import ClickHouseTarget, load_migrations, resolve_clickhouse
 from chmigrate.results import Check, TargetPlan, TargetStatus, TargetUpResult
 from chmigrate.settings import Settings
 
@@ -59,13 +58,19 @@ class ClickHouseEngine:
     name: Literal["clickhouse"] = field(default="clickhouse", init=False)
 
     def status(self) -> TargetStatus:
+        from chmigrate.operations import clickhouse as ch_ops
+
         return ch_ops.status(self.target)
 
     def plan(self, options: RunOptions) -> TargetPlan:
+        from chmigrate.operations import clickhouse as ch_ops
+
         return ch_ops.plan(self.target, to=options.to)
 
     def dry_run(self, options: RunOptions) -> TargetUpResult:
-        ch_ops.load_migrations(self.target)
+        from chmigrate.operations import clickhouse as ch_ops
+
+        load_migrations(self.target)
         return ch_ops.dry_run(self.target, to=options.to, allow_changed=options.allow_changed,
                               retry=options.retry, protected=options.protected)
 

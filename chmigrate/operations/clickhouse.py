@@ -8,10 +8,10 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from chmigrate.connect import ClickHouseTarget, open_clickhouse
+from chmigrate.connect import ClickHouseTarget, load_migrations, open_clickhouse
 from chmigrate.errors import ConfigError, DatabaseError, MigrationFileError, StateError, UsageError
 from chmigrate.migrations.cluster import ClusterDDL
-from chmigrate.migrations.discovery import Migration, discover
+from chmigrate.migrations.discovery import Migration
 from chmigrate.migrations.executor import Reporter, apply_steps, run_down
 from chmigrate.migrations.keeper_lock import KeeperLock, KeeperUnavailable
 from chmigrate.migrations.ledger import ConsentNote, Ledger, Subject, VersionState, cumulative_hash
@@ -36,10 +36,6 @@ from chmigrate.results import (
     TargetUpResult,
 )
 from chmigrate.targets.clickhouse import ClickHouse, Recorded, ScriptConnection
-
-
-def load_migrations(tgt: ClickHouseTarget) -> tuple[Migration, ...]:
-    return discover(tgt.migrations_dir, tgt.variables, allow_gaps=tgt.allow_version_gaps)
 
 
 def is_replicated_database(engine: str | None) -> bool:

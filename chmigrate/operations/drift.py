@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from chmigrate.connect import ClickHouseTarget, open_clickhouse
+from chmigrate.connect import ClickHouseTarget, load_migrations, open_clickhouse
 from chmigrate.errors import StateError, UsageError
-from chmigrate.migrations.discovery import Migration
-from chmigrate.migrations.ledger import Ledger, Subject, VersionState, cumulative_hash
-from chmigrate.migrations.planner import statuses
-from chmigrate.operations import clickhouse as ch_ops
-from chmigrate.operations.mvcheck import mismatches
 from chmigrate.results import Check, MigrationStatus, OnReplica, Problem, TargetStatus
 from chmigrate.schema.compare import Comparison, ReplicaComparison, compare
 from chmigrate.schema.diff import Change
 from chmigrate.schema.objects import Schema
-from chmigrate.schema.reconcile import Refusal, split
-from chmigrate.schema.render import reconcile_statements
 from chmigrate.schema.sources import defining_files
 from chmigrate.targets.clickhouse import ClickHouse
+
+if TYPE_CHECKING:  # what only verify and baseline use is imported there: `diff` starts without it
+    from chmigrate.migrations.discovery import Migration
+    from chmigrate.migrations.ledger import Ledger, VersionState
+    from chmigrate.schema.reconcile import Refusal
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,17 @@ def _drift(ch: ClickHouse, tgt: ClickHouseTarget, migrations: tuple[Migration, .
 
 def clickhouse_diff(tgt: ClickHouseTarget, *, dev_database: str | None = None) -> ClickHouseDrift:
     """Read-only (unless a dev database is asked for): the differences between code and target."""
-    migrations = ch_ops.load_migrations(tgt)
+    migrations = load_migrations(tgt)
     with open_clickhouse(tgt) as ch:
         return _drift(ch, tgt, migrations, _compare(ch, tgt, migrations, dev_database))
 
 
 def clickhouse_verify(tgt: ClickHouseTarget, *, dev_database: str | None = None) -> list[Check]:
-    migrations = ch_ops.load_migrations(tgt)
+    from chmigrate.migrations.planner import statuses
+    from chmigrate.operations import clickhouse as ch_ops
+    from chmigrate.operations.mvcheck import mismatches
+
+    migrations = load_migrations(tgt)
     with open_clickhouse(tgt) as ch:
         ledger = ch_ops.ledger_for(ch, tgt)
         states = ledger.states()
@@ -160,6 +163,8 @@ def _blocking(states: Mapping[str, VersionState]) -> list[str]:
 
 
 def _record(ledger: Ledger, chosen: tuple[Migration, ...], note: str) -> tuple[str, str]:
+    from chmigrate.migrations.ledger import Subject, cumulative_hash
+
     ledger.ensure()
     for m in chosen:
         ledger.record(Subject(m.version, m.name, m.checksum, len(m.up)), event="baselined",
@@ -175,7 +180,11 @@ def baseline(tgt: ClickHouseTarget, *, to: str, reconcile: bool = False, dry_run
     schema equals what they produce. With `reconcile`, first apply the differences ClickHouse changes in
     place without touching data (comments, an output-preserving view query, metadata-only settings), then
     check that none is left. Refuses, applying nothing, otherwise; `dry_run` only reports."""
-    migrations = ch_ops.load_migrations(tgt)
+    from chmigrate.operations import clickhouse as ch_ops
+    from chmigrate.schema.reconcile import split
+    from chmigrate.schema.render import reconcile_statements
+
+    migrations = load_migrations(tgt)
     try:
         limit = int(to)
     except ValueError:
