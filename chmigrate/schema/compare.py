@@ -19,7 +19,7 @@ from chmigrate.results import Replica
 from chmigrate.schema.desired import Desired, build_desired
 from chmigrate.schema.diff import Change, diff
 from chmigrate.schema.inspect import inspect
-from chmigrate.schema.inspect_cache import TextCache
+from chmigrate.schema.inspect_cache import TableCache
 from chmigrate.schema.normalize import normalize_many, normalize_pair
 from chmigrate.schema.objects import Schema
 from chmigrate.schema.sources import MigrationLike
@@ -97,7 +97,7 @@ def compare(
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1) as pool:
-            texts = (TextCache(cache_dir, target.label, target.user, database)
+            texts = (TableCache(cache_dir, target.label, target.user, database)
                      if cache_dir is not None and isinstance(target, ClickHouse) else None)
             inspected = pool.submit(inspect, target, database, exclude=skip, cache=texts)
             desired = desired_schema()

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from chmigrate.schema.createparse import ColumnExtras, CreateParts, parse_create, split_engine
-from chmigrate.schema.inspect_cache import Kept, TextCache
+from chmigrate.schema.inspect_cache import Kept, TableCache
 from chmigrate.schema.objects import Column, Index, Projection, Schema, Table, View
 
 VIEW_ENGINES = {
@@ -43,6 +43,8 @@ def sql_string(value: str) -> str:
 
 _CAPABILITIES = """
 SELECT 'version', version()
+UNION ALL
+SELECT 'server', concat(hostName(), '/', toString(serverUUID()))
 UNION ALL
 SELECT concat(table, '.', name), '' FROM system.columns
 WHERE database = 'system' AND ((table = 'tables' AND name IN ('target_database', 'target_table'))
@@ -88,30 +90,36 @@ _NAMED = 200  # more tables to read again than this: read the whole database's t
 
 
 def _texts_sql(database: str, names: Sequence[str] | None) -> str:
-    named = f" AND name IN ({', '.join(sql_string(n) for n in names)})" if names is not None else ""
     return (
         "SELECT name, engine_full, as_select, create_table_query FROM system.tables "
-        f"WHERE database = {sql_string(database)} AND NOT is_temporary{named}"
+        f"WHERE database = {sql_string(database)} AND NOT is_temporary{_only(names, 'name')}"
     )
 
 
-def columns_sql(database: str, cluster: str | None = None) -> str:
+def _only(names: Sequence[str] | None, column: str = "table") -> str:
+    """` AND table IN (...)`: the rows of these tables only (None: of every table)."""
+    return "" if names is None else f" AND {column} IN ({', '.join(sql_string(n) for n in names)})"
+
+
+def columns_sql(database: str, cluster: str | None = None, *, names: Sequence[str] | None = None) -> str:
     return (
         f"SELECT {_lead(cluster)}table, name, type, default_kind, default_expression, compression_codec, comment "
-        f"FROM {system_table('columns', cluster)} WHERE database = {sql_string(database)} ORDER BY table, position"
+        f"FROM {system_table('columns', cluster)} WHERE database = {sql_string(database)}{_only(names)} "
+        "ORDER BY table, position"
     )
 
 
-def indices_sql(database: str, cluster: str | None = None) -> str:
+def indices_sql(database: str, cluster: str | None = None, *, names: Sequence[str] | None = None) -> str:
     return (
         f"SELECT {_lead(cluster)}table, name, expr, type_full, toUInt64(granularity) "
         f"FROM {system_table('data_skipping_indices', cluster)} WHERE database = {sql_string(database)}"
+        f"{_only(names)}"
     )
 
 
-def projections_sql(database: str, cluster: str | None = None) -> str:
+def projections_sql(database: str, cluster: str | None = None, *, names: Sequence[str] | None = None) -> str:
     return (f"SELECT {_lead(cluster)}table, name, query FROM {system_table('projections', cluster)} "
-            f"WHERE database = {sql_string(database)}")
+            f"WHERE database = {sql_string(database)}{_only(names)}")
 
 
 Rows = Sequence[Sequence[Any]]
@@ -123,18 +131,20 @@ def is_inner_table(name: str) -> bool:
 
 
 def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozenset(),
-            cache: TextCache | None = None) -> Schema:
+            cache: TableCache | None = None) -> Schema:
     """Read `database` into a raw `Schema`; tables and views named in `exclude` are left out. With `cache`,
-    the CREATE texts of tables unchanged since the last read are taken from it (inspect_cache.py)."""
+    what tables unchanged since the last read hold is taken from it (inspect_cache.py)."""
     caps = {str(r[0]): str(r[1]) for r in ch.query(_CAPABILITIES)}
     has_targets = "tables.target_table" in caps
     has_projections = "projections.query" in caps
     version = caps.get("version", "")
+    if cache is not None:  # kept per server (one URL may reach another server, through a port-forward)
+        rows = _read_through(cache, ch, database, has_targets, has_projections, f"{version} {caps.get('server')}")
+        return assemble(database, version, *rows, exclude=exclude)
     return assemble(
         database,
         version,
-        ch.query(tables_sql(database, has_targets)) if cache is None
-        else _tables_through(cache, ch, database, has_targets, version),
+        ch.query(tables_sql(database, has_targets)),
         ch.query(columns_sql(database)),
         ch.query(indices_sql(database)),
         ch.query(projections_sql(database)) if has_projections else None,
@@ -142,25 +152,57 @@ def inspect(ch: QueryRunner, database: str, *, exclude: Iterable[str] = frozense
     )
 
 
-def _tables_through(cache: TextCache, ch: QueryRunner, database: str, targets: bool, version: str) -> Rows:
-    """The rows of `tables_sql`, the costly texts read only for tables not kept unchanged in `cache`."""
+def _read_through(cache: TableCache, ch: QueryRunner, database: str, targets: bool, projections: bool,
+                  version: str) -> tuple[Rows, Rows, Rows, Rows | None]:
+    """The rows `inspect` reads, those of tables kept unchanged in `cache` taken from it. Every table's name,
+    engine, keys and comment are read each time; a view's columns too (they may follow its source)."""
     kept = cache.load(version)
-    missing: list[str] = []
-    if not kept:  # nothing to reuse: one query, as without a cache
-        rows = ch.query(tables_sql(database, targets, stamps=True))
+    changed: list[str] | None = None  # None: everything read
+    again: set[str] = set()
+    if not kept:  # nothing to reuse: the same queries as without a cache
+        tables = ch.query(tables_sql(database, targets, stamps=True))
     else:
-        rows = ch.query(_light_tables_sql(database, targets))
-        missing = [str(r[0]) for r in rows if not _unchanged(kept.get(str(r[0])), r)]
-        fresh = ch.query(_texts_sql(database, missing if len(missing) <= _NAMED else None)) if missing else ()
-        again = set(missing)
-        texts = {str(r[0]): kept[str(r[0])].texts for r in rows if str(r[0]) not in again}
+        light = ch.query(_light_tables_sql(database, targets))
+        changed = [str(r[0]) for r in light if not _unchanged(kept.get(str(r[0])), r)]
+        again = set(changed)
+        fresh = ch.query(_texts_sql(database, _names(changed))) if changed else ()
+        texts = {str(r[0]): kept[str(r[0])].texts for r in light if str(r[0]) not in again}
         texts |= {str(name): (str(e), str(a), str(c)) for name, e, a, c in fresh}
         # a table dropped between the two reads has no texts: it is gone
-        rows = [(*r[:2], t[0], *r[3:8], t[1], t[2], *r[10:]) for r in rows if (t := texts.get(str(r[0])))]
-    if rows and (not kept or missing or len(rows) != len(kept)):  # else what is kept is still what was read
-        cache.save(version, int(rows[0][-1]),
-                   {str(r[0]): Kept(str(r[-3]), int(r[-2]), (str(r[2]), str(r[8]), str(r[9]))) for r in rows})
-    return [r[:-3] for r in rows]
+        tables = [(*r[:2], t[0], *r[3:8], t[1], t[2], *r[10:]) for r in light if (t := texts.get(str(r[0])))]
+    views = [] if changed is None else [n for r in tables
+                                        if str(r[1]) in VIEW_ENGINES and (n := str(r[0])) not in again]
+    reread = None if changed is None else changed + views
+    columns = list(ch.query(columns_sql(database, names=_names(reread)))) if reread != [] else []
+    indices = list(ch.query(indices_sql(database, names=_names(changed)))) if changed != [] else []
+    shown = (list(ch.query(projections_sql(database, names=_names(changed)))) if changed != [] else []) \
+        if projections else None
+    if changed is not None:  # the unchanged tables' rows, as kept
+        done = set(reread or ())
+        for r in tables:
+            name = str(r[0])
+            if name not in done and (k := kept.get(name)) is not None:
+                columns.extend((name, *c) for c in k.columns)
+                indices.extend((name, *i) for i in k.indices)
+                if shown is not None:
+                    shown.extend((name, *p) for p in k.projections)
+    if tables and (changed is None or changed or len(tables) != len(kept)):  # else what is kept is current
+        cache.save(version, int(tables[0][-1]), _kept(tables, columns, indices, shown or ()))
+    return [r[:-3] for r in tables], columns, indices, shown
+
+
+def _names(names: list[str] | None) -> list[str] | None:
+    """More names than _NAMED: read the whole database instead (the query stays small)."""
+    return None if names is None or len(names) > _NAMED else names
+
+
+def _kept(tables: Rows, columns: Rows, indices: Rows, projections: Rows) -> dict[str, Kept]:
+    parts: dict[str, tuple[list[Any], list[Any], list[Any]]] = defaultdict(lambda: ([], [], []))
+    for i, rows in enumerate((columns, indices, projections)):
+        for r in rows:
+            parts[str(r[0])][i].append(tuple(r[1:]))
+    return {str(r[0]): Kept(str(r[-3]), int(r[-2]), (str(r[2]), str(r[8]), str(r[9])),
+                            *(tuple(p) for p in parts[str(r[0])])) for r in tables}
 
 
 def _unchanged(kept: Kept | None, row: Sequence[Any]) -> bool:

@@ -126,3 +126,64 @@ def test_an_edited_or_broken_cache_file_is_ignored(http_target: Target, tmp_path
         assert "7" in _ttl(_compare(ch, target, cache))
         _set_ttl(ch, target, 13)
         assert not _compare(ch, target, cache).changes
+
+
+def _wait_past_changes(ch: ClickHouse, database: str) -> None:
+    import time
+
+    newest = int(ch.query("SELECT max(toUnixTimestamp(metadata_modification_time)) FROM system.tables "
+                          f"WHERE database = '{database}'")[0][0])
+    while _server_second(ch) <= newest:
+        time.sleep(0.1)
+
+
+def test_a_warm_inspection_reads_what_a_fresh_one_reads_after_every_kind_of_change(target: Target,
+                                                                                   tmp_path: Path) -> None:
+    """Tables, columns, indices, projections and views taken from the cache equal a full read of the server
+    after each change, made in the second of the last read or after it."""
+    import uuid
+
+    from chmigrate.schema.inspect import inspect
+    from chmigrate.schema.inspect_cache import TableCache
+
+    db = "cache_" + uuid.uuid4().hex[:10]
+    changes = [
+        "ALTER TABLE {db}.t1 ADD COLUMN note String DEFAULT 'n' COMMENT 'added'",
+        "ALTER TABLE {db}.t1 COMMENT COLUMN v 'values'",
+        "ALTER TABLE {db}.t1 MODIFY COLUMN note String CODEC(ZSTD(3))",
+        "ALTER TABLE {db}.t1 ADD INDEX ix_note note TYPE bloom_filter GRANULARITY 2",
+        "ALTER TABLE {db}.t1 DROP PROJECTION p_v",
+        "ALTER TABLE {db}.t2 MODIFY TTL d + INTERVAL 3 MONTH",
+        "ALTER TABLE {db}.mv MODIFY QUERY SELECT k, d, v * 2 AS v FROM {db}.t1",
+        "ALTER TABLE {db}.t1 RENAME COLUMN note TO remark",
+        "RENAME TABLE {db}.t2 TO {db}.t3",
+        "CREATE TABLE {db}.t2 (k UInt64, d Date, v UInt64) ENGINE = SummingMergeTree ORDER BY (k, d)",
+        "EXCHANGE TABLES {db}.ta AND {db}.tb",  # the names swap, each metadata file keeps its time
+        "ALTER TABLE {db}.t1 DROP INDEX ix_note",
+        "ALTER TABLE {db}.t1 DROP COLUMN remark",
+    ]
+    with target.connect() as ch:
+        ch.execute(f"CREATE DATABASE {db} ENGINE = Atomic")
+        try:
+            ch.execute(f"CREATE TABLE {db}.t1 (k UInt64, d Date, v UInt64, PROJECTION p_v (SELECT k, sum(v) "
+                       "GROUP BY k)) ENGINE = MergeTree ORDER BY (k, d)")
+            ch.execute(f"CREATE TABLE {db}.t2 (k UInt64, d Date, v UInt64) ENGINE = SummingMergeTree "
+                       "ORDER BY (k, d) TTL d + INTERVAL 2 MONTH")
+            ch.execute(f"CREATE VIEW {db}.v AS SELECT * FROM {db}.t1")
+            for name, ttl in (("ta", 1), ("tb", 2)):  # made in one second, most often: the same metadata time
+                ch.execute(f"CREATE TABLE {db}.{name} (k UInt64, d Date) ENGINE = MergeTree ORDER BY k "
+                           f"TTL d + INTERVAL {ttl} MONTH")
+            ch.execute(f"CREATE MATERIALIZED VIEW {db}.mv TO {db}.t2 AS SELECT k, d, v FROM {db}.t1")
+            cache = TableCache(tmp_path / "cache", ch.label, ch.user, db)
+            _wait_past_changes(ch, db)
+            assert inspect(ch, db, cache=cache) == inspect(ch, db)
+            (kept,) = (tmp_path / "cache").glob("inspect-*.json")
+            assert len(json.loads(json.loads(kept.read_text())["tables"])) == 6, "not every table was kept"
+            for i, change in enumerate(changes):
+                ch.execute(change.format(db=db))
+                if i % 2:
+                    _wait_past_changes(ch, db)
+                assert inspect(ch, db, cache=cache) == inspect(ch, db), change
+                assert inspect(ch, db, cache=cache) == inspect(ch, db), change  # read again from the cache
+        finally:
+            ch.execute(f"DROP DATABASE IF EXISTS {db} SYNC")

@@ -59,22 +59,24 @@ def _queries(engine: ClickHouse, n: int, cache: Path) -> tuple[int, float]:
     again = compare(engine, files, database="scale", cache_dir=cache)
     elapsed = time.perf_counter() - start
     assert again.changes == () and again.desired_cached
-    assert first.target_queries == again.target_queries
+    # cold: capabilities, tables, columns, indices, projections; warm, nothing changed: capabilities, the
+    # tables' cheap columns, and the columns of the views (which may follow their sources); the rest is kept
+    assert first.target_queries == 5, first.target_queries
     return again.target_queries, elapsed
 
 
 def test_query_count_does_not_grow_with_tables(engine: ClickHouse, tmp_path: Path) -> None:
     small, _ = _queries(engine, 3, tmp_path / "c3")
     large, _ = _queries(engine, 60, tmp_path / "c60")
-    assert small == large == 5
+    assert small == large == 3
 
 
 @pytest.mark.slow
 def test_cached_diff_of_1000_tables(engine: ClickHouse, tmp_path: Path) -> None:
     queries, _ = _queries(engine, 1000, tmp_path / "c1000")  # timing lives in bench/, not here
-    assert queries == 5
-    # drift in 50 tables costs two more queries, not fifty: their CREATE texts read again (the other 950 are
-    # kept in the cache, unchanged) and the formatting pass
+    assert queries == 3
+    # drift in 50 tables costs four more queries, not fifty: their CREATE texts, indices and projections read
+    # again (the other 950 tables are kept in the cache, unchanged) and the formatting pass
     for i in range(0, 1000, 20):
         engine.execute(f"ALTER TABLE t_{i:04d} MODIFY TTL toDateTime(event_time) + INTERVAL 30 MONTH")
     drifted = compare(engine, _schema(1000)[1], database="scale", cache_dir=tmp_path / "c1000")
