@@ -82,7 +82,8 @@ class TableCache:
                 for name, k in sorted(tables.items()) if 0 < k.mtime < read_at}
         text = json.dumps(keep)
         doc = {"format": FORMAT, "version": version, "server": self.server, "user": self.user,
-               "database": self.database, "sha256": hashlib.sha256(text.encode()).hexdigest(), "tables": text}
+               "database": self.database, "read_at": read_at, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+               "tables": text}
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".tmp{os.getpid()}")
