@@ -124,18 +124,20 @@ class KeeperLock:
                 raise
 
     def acquire(self, timeout: float) -> float:
-        """Take the lock; return the seconds waited. Raises LockTimeout."""
+        """Take the lock; return the seconds waited for another holder (0 when the first try wins). Raises
+        LockTimeout."""
         if not self._ensured:
             self.ensure()
         start = time.monotonic()
         delay = 0.1
         while True:
+            attempt = time.monotonic()
             self._cas(f"holder = {quote_string(self.holder)}, host = {quote_string(socket.gethostname())}, "
                       f"claimed_at = {_NOW}, expires_at = {self._expiry}", f"holder = '' OR expires_at <= {_NOW}")
             claim = self.current()
             if claim is not None and claim.holder == self.holder:
                 self.heartbeat.start()
-                return time.monotonic() - start
+                return attempt - start
             if time.monotonic() - start + delay > timeout:
                 raise held_elsewhere(self.database, claim, timeout, self.lease)
             time.sleep(delay)

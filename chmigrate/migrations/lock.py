@@ -171,18 +171,20 @@ class LeaseLock:
         return [Claim(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def acquire(self, timeout: float) -> float:
-        """Take the lease; return the seconds waited. Raises LockTimeout."""
+        """Take the lease; return the seconds waited for another holder (0 when the first claim wins: the
+        claim's own round trips and settle are not waiting). Raises LockTimeout."""
         self.ensure()
         start = time.monotonic()
         delay = 0.2
         while True:
+            attempt = time.monotonic()
             self.holder = str(uuid.uuid4())  # a fresh claim each attempt: a released claim stays released
             self._write("claim")
             time.sleep(self.settle)  # let any earlier claim still in flight become visible
             claims = self.active_claims()
             if claims and claims[0].holder == self.holder:
                 self.heartbeat.start()
-                return time.monotonic() - start
+                return attempt - start
             self._write("release")
             other = next((c for c in claims if c.holder != self.holder), None)
             if time.monotonic() - start + delay > timeout:

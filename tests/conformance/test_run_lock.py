@@ -59,6 +59,30 @@ def ledger_runs(target: Target) -> list[str]:
 
 
 @pytest.mark.server
+def test_a_lock_is_reported_as_waited_for_only_when_another_run_held_it(http_target: Target,
+                                                                       tmp_path: Path) -> None:
+    """A lock taken at the first claim was not waited for, however slow the server answers the claim; one
+    taken after another run let go was."""
+    if http_target.endpoint is None:
+        pytest.skip("needs the test endpoint to delay the lock table's queries")
+    slow_migrations(tmp_path / "mig", http_target, steps=3)
+    env = http_target.cli_env() | {"CHMIGRATE_MIGRATIONS_DIR": str(tmp_path / "mig")}
+    http_target.endpoint.fault(match=LOCK_TABLES, delay=0.4, fail=False, times=None)
+    r = chmigrate("up", "--to", "1", cwd=tmp_path, env=env)
+    http_target.endpoint.clear_fault()
+    http_target.endpoint.fault(match=r"INSERT INTO effects\b", delay=1, fail=False, times=None)
+    assert r.code == 0, r.all
+    assert "lock: " in r.err and "waited" not in r.err, r.err  # a lease or a KeeperMap claim alike
+    holder = start(tmp_path, env)  # holds the lock about 3 s
+    second = chmigrate("up", "--lock-timeout", "60", cwd=tmp_path, env=env)
+    code, out = finish(holder)
+    http_target.endpoint.clear_fault()
+    assert code == 0, out
+    assert second.code == 0 and "waited " in second.err, second.all
+    assert effects(http_target) == Counter(range(1, 4))  # each statement once
+
+
+@pytest.mark.server
 def test_a_holder_whose_renewals_hang_stops_before_its_next_statement(http_target: Target, tmp_path: Path) -> None:
     if http_target.endpoint is None:
         pytest.skip("needs the test endpoint to delay the lock table's queries")
